@@ -1,0 +1,3 @@
+from mlops.cli import app
+
+app(prog_name="mlops")

@@ -1,0 +1,163 @@
+"""Command line of the pipeline: one command per stage, each a thin wrapper.
+
+dvc.yaml calls these with the paths from params.yaml (``${paths.*}``); every command also
+runs on its own, e.g. ``uv run mlops validate --help``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlops.errors import DataFetchError, DataValidationError
+from mlops.params import DEFAULT_PARAMS, Params, ParamsError, load_params
+
+app = typer.Typer(
+    help="ML CI/CD template: pipeline stages and helpers (see `make help`).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read", dir_okay=False)]
+
+
+def _in(help_text: str) -> Any:
+    return typer.Option(..., help=help_text)
+
+
+def _friendly(command: Callable[..., None]) -> Callable[..., None]:
+    """Turn the errors a user can fix into a message and exit code 1, not a traceback."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except (
+            DataValidationError,
+            DataFetchError,
+            ParamsError,
+            FileNotFoundError,
+            ValueError,
+        ) as exc:
+            name = command.__name__.rstrip("_")
+            print(f"error in `{name}`: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
+
+    return run
+
+
+def _params(path: Path) -> Params:
+    return load_params(path)
+
+
+@app.command()
+@_friendly
+def fetch(
+    raw: Annotated[Path, _in("folder of raw files (paths.raw)")],
+    dvc_file: Annotated[Path, typer.Option(help="the .dvc file that pins the raw data")] = Path(
+        "data.dvc"
+    ),
+) -> None:
+    """Get the raw data pinned by data.dvc: dvc pull, or the embedded copy, verified."""
+    from mlops.fetch import fetch as run_fetch
+
+    how = run_fetch(raw, dvc_file)
+    print(f"fetch: {raw}/ matches {dvc_file} ({how})")
+
+
+@app.command()
+@_friendly
+def validate(
+    raw: Annotated[Path, _in("folder of raw files (paths.raw)")],
+    out: Annotated[Path, _in("validated table, parquet (paths.dataset)")],
+    report: Annotated[Path, _in("validation summary, JSON (paths.validation)")],
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Build the modelling table from the raw files and check it against the schema."""
+    from mlops import validate as stage
+
+    p = _params(params)
+    stage.main(raw, out, report, p.schema, p.validation)
+
+
+@app.command()
+@_friendly
+def prepare(
+    dataset: Annotated[Path, _in("validated table (paths.dataset)")],
+    out: Annotated[Path, _in("folder for train/test/production parquet (paths.split)")],
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Split the validated table into training, test and production windows by time."""
+    from mlops import prepare as stage
+
+    p = _params(params)
+    stage.main(dataset, out, p.schema, p.prepare)
+
+
+@app.command()
+@_friendly
+def train(
+    split: Annotated[Path, _in("folder with train.parquet (paths.split)")],
+    model: Annotated[Path, _in("where to write the fitted pipeline (paths.model)")],
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Fit the preprocessing + estimator pipeline on the training window."""
+    from mlops import train as stage
+
+    p = _params(params)
+    stage.main(split / "train.parquet", model, p.schema, p.train)
+
+
+@app.command()
+@_friendly
+def evaluate(
+    model: Annotated[Path, _in("fitted pipeline (paths.model)")],
+    split: Annotated[Path, _in("folder with train/test parquet (paths.split)")],
+    metrics: Annotated[Path, _in("metrics JSON to write (paths.metrics)")],
+    plots: Annotated[Path, _in("folder for plot data (paths.plots)")],
+    figures: Annotated[Path, _in("folder for PNG renderings (paths.figures)")],
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Score the model on the test window: metrics, plot data and PNG figures."""
+    from mlops import evaluate as stage
+
+    p = _params(params)
+    stage.main(model, split, metrics, plots, figures, p.schema, p.evaluate, p.train.seed)
+
+
+@app.command()
+@_friendly
+def show(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Print the metrics table and where the plots are (after `make run`)."""
+    p = _params(params)
+    if not p.paths.metrics.exists():
+        raise FileNotFoundError(f"{p.paths.metrics} not found: run `make run` first")
+    metrics = json.loads(p.paths.metrics.read_text())
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    width = max(map(len, scalars))
+    print(f"\nMetrics on the test window ({p.paths.metrics}):")
+    for name, value in scalars.items():
+        print(f"  {name:<{width}}  {value:.4f}")
+    rows = metrics.get("rows", {})
+    print("  " + ", ".join(f"{k} rows {v:,}" for k, v in rows.items()))
+    confusion = metrics.get("confusion")
+    if confusion:
+        print("  confusion: " + ", ".join(f"{k} {v:,}" for k, v in confusion.items()))
+    pngs = sorted(p.paths.figures.glob("*.png"))
+    print(f"\nPlots: {', '.join(str(f) for f in pngs)}")
+    print(f"Plot data for `dvc plots show`: {p.paths.plots}/")
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,120 @@
+"""Stage ``train``: fit one sklearn ``Pipeline`` (preprocessing + estimator).
+
+The fitted pipeline is the artifact: training, evaluation and the service share one feature
+path, so what is served is what was evaluated. The estimator and its hyper-parameters come
+from ``params.yaml`` (``train.estimator`` and the mapping of the same name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from mlops import model_io
+from mlops.params import SchemaParams, TrainParams
+
+
+def _gradient_boosting(
+    schema: SchemaParams, hyperparameters: dict[str, Any], seed: int
+) -> Pipeline:
+    # Categories become ordinal codes that the booster splits on natively; a category never
+    # seen in training becomes NaN, which the booster treats as missing instead of failing.
+    encode = ColumnTransformer(
+        [
+            (
+                "categories",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                ),
+                schema.categorical,
+            ),
+            ("numbers", "passthrough", schema.numeric),
+        ],
+        verbose_feature_names_out=False,
+    )
+    booster = HistGradientBoostingClassifier(
+        categorical_features=schema.categorical, random_state=seed, **hyperparameters
+    )
+    return Pipeline([("preprocess", encode), ("model", booster)]).set_output(transform="pandas")
+
+
+def _logistic_regression(
+    schema: SchemaParams, hyperparameters: dict[str, Any], seed: int
+) -> Pipeline:
+    encode = ColumnTransformer(
+        [
+            (
+                "categories",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="(missing)"),
+                    OneHotEncoder(handle_unknown="ignore", min_frequency=20),
+                ),
+                schema.categorical,
+            ),
+            (
+                "numbers",
+                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                schema.numeric,
+            ),
+        ],
+        verbose_feature_names_out=False,
+    )
+    model = LogisticRegression(random_state=seed, **hyperparameters)
+    return Pipeline([("preprocess", encode), ("model", model)])
+
+
+ESTIMATORS: dict[str, Callable[[SchemaParams, dict[str, Any], int], Pipeline]] = {
+    "hist_gradient_boosting": _gradient_boosting,
+    "logistic_regression": _logistic_regression,
+}
+
+
+def build_pipeline(schema: SchemaParams, params: TrainParams) -> Pipeline:
+    """An unfitted pipeline for the estimator named in ``params``."""
+    try:
+        factory = ESTIMATORS[params.estimator]
+    except KeyError:
+        raise ValueError(
+            f"train.estimator in params.yaml is {params.estimator!r}; "
+            f"known estimators: {', '.join(ESTIMATORS)} (add one in {__name__}.ESTIMATORS)"
+        ) from None
+    try:
+        return factory(schema, params.hyperparameters(), params.seed)
+    except TypeError as exc:
+        raise ValueError(f"train.{params.estimator} in params.yaml: {exc}") from None
+
+
+def features_and_target(table: pd.DataFrame, schema: SchemaParams) -> tuple[pd.DataFrame, Any]:
+    """The model's inputs (in schema order) and the 0/1 target."""
+    return table[schema.feature_names], table[schema.target].to_numpy(dtype=np.int8)
+
+
+def train(table: pd.DataFrame, schema: SchemaParams, params: TrainParams) -> Pipeline:
+    """Fit the configured pipeline on ``table`` (the training window)."""
+    features, target = features_and_target(table, schema)
+    if len(np.unique(target)) < 2:
+        raise ValueError(
+            f"the training window holds only one class of '{schema.target}': "
+            "move prepare.train_start / test_start in params.yaml to cover both classes"
+        )
+    return build_pipeline(schema, params).fit(features, target)
+
+
+def main(train_path: Path, model_path: Path, schema: SchemaParams, params: TrainParams) -> None:
+    table = pd.read_parquet(train_path)
+    print(f"train: fitting {params.estimator} on {len(table):,} rows ...", flush=True)
+    model = train(table, schema, params)
+    model_io.save(model, model_path)
+    print(f"train: model -> {model_path}")

@@ -1,0 +1,82 @@
+"""Schema checks shared by the pipeline and (later) the service.
+
+The modelling table's schema is declared once, in the ``schema`` section of ``params.yaml``;
+:func:`table_schema` turns it into a pandera schema. :func:`check_frame` runs any pandera
+schema and turns its findings into :class:`~mlops.errors.Failure` rows that name the column,
+the rule and how many rows broke it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from mlops.errors import DataValidationError, Failure
+from mlops.params import FeatureSpec, SchemaParams
+
+SCHEMA_HINT = (
+    "Fix the data, or, if the data is right and the rule is out of date, update the "
+    "schema / validate sections of params.yaml."
+)
+_DTYPES = {"category": str, "float": float, "int": "int64"}
+_MAX_EXAMPLES = 3
+
+
+def _column(spec: FeatureSpec) -> pa.Column:
+    checks = []
+    if spec.values is not None:
+        checks.append(pa.Check.isin(spec.values))
+    if spec.min is not None or spec.max is not None:
+        low = -float("inf") if spec.min is None else spec.min
+        high = float("inf") if spec.max is None else spec.max
+        checks.append(pa.Check.in_range(low, high))
+    # pandas' nullable integer type keeps missing ints as <NA> instead of turning them float
+    dtype = "Int64" if spec.type == "int" and spec.nullable else _DTYPES[spec.type]
+    return pa.Column(dtype, checks=checks, nullable=spec.nullable)
+
+
+def table_schema(schema: SchemaParams, *, labelled: bool = True) -> pa.DataFrameSchema:
+    """The pandera schema of the modelling table (features, target, time column)."""
+    columns = {name: _column(spec) for name, spec in schema.features.items()}
+    columns[schema.time] = pa.Column("datetime64[ns]", nullable=False)
+    columns[schema.target] = pa.Column("Int8", pa.Check.isin([0, 1]), nullable=not labelled)
+    return pa.DataFrameSchema(columns, coerce=True, strict="filter")
+
+
+def feature_schema(schema: SchemaParams) -> pa.DataFrameSchema:
+    """The pandera schema of model inputs alone (what a prediction request carries)."""
+    columns = {name: _column(spec) for name, spec in schema.features.items()}
+    return pa.DataFrameSchema(columns, coerce=True, strict="filter")
+
+
+def _example(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def failures_from(errors: pa.errors.SchemaErrors) -> list[Failure]:
+    """Summarize pandera's failure cases: one Failure per (column, rule), rows counted."""
+    cases = errors.failure_cases
+    failures: list[Failure] = []
+    missing = cases[cases["check"] == "column_in_dataframe"]
+    for name in missing["failure_case"]:
+        failures.append(Failure(str(name), "column must be present", 0))
+    cases = cases[cases["check"] != "column_in_dataframe"]
+    not_coercible = set(cases.loc[cases["check"].str.startswith("coerce_dtype"), "column"])
+    for (column, check), group in cases.groupby(["column", "check"], sort=False):
+        if column in not_coercible and not str(check).startswith("coerce_dtype"):
+            continue  # the type error explains these; other rules cannot run on bad values
+        examples = tuple(
+            dict.fromkeys(_example(v) for v in group["failure_case"] if v is not None)
+        )[:_MAX_EXAMPLES]
+        rule = str(check).replace("coerce_dtype", "type")
+        failures.append(Failure(str(column), rule, int(group["index"].nunique()), examples))
+    return failures
+
+
+def check_frame(df: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> pd.DataFrame:
+    """Validate (and coerce) ``df`` against ``schema``; raise one error listing every failure."""
+    try:
+        return schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        raise DataValidationError(source, failures_from(errors), SCHEMA_HINT) from None

@@ -60,14 +60,18 @@ def _params(path: Path) -> Params:
 @app.command()
 @_friendly
 def fetch(
-    raw: Annotated[Path, _in("folder of raw files (paths.raw)")],
+    raw: Annotated[
+        Path | None, typer.Option(help="folder of raw files [default: paths.raw]")
+    ] = None,
     dvc_file: Annotated[Path, typer.Option(help="the .dvc file that pins the raw data")] = Path(
         "data.dvc"
     ),
+    params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Get the raw data pinned by data.dvc: dvc pull, or the embedded copy, verified."""
     from mlops.fetch import fetch as run_fetch
 
+    raw = raw or _params(params).paths.raw
     how = run_fetch(raw, dvc_file)
     print(f"fetch: {raw}/ matches {dvc_file} ({how})")
 

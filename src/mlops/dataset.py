@@ -76,6 +76,10 @@ RAW_SCHEMAS = {
     ),
 }
 WEATHER_KEY = ["origin", "year", "month", "day", "hour"]
+RAW_HINT = (
+    "Fix the file (`make data` restores the version data.dvc pins), or, if the file format "
+    f"changed on purpose, update RAW_SCHEMAS in src/{__name__.replace('.', '/')}.py."
+)
 
 
 def raw_files(raw_dir: Path) -> list[Path]:
@@ -111,8 +115,12 @@ def load_table(raw_dir: Path) -> pd.DataFrame:
     Raises ``DataValidationError`` naming the file and column when a raw file is malformed.
     """
     flights_path, weather_path = raw_files(raw_dir)
-    flights = check_frame(_read_csv(flights_path), RAW_SCHEMAS[FLIGHTS], str(flights_path))
-    weather = check_frame(_read_csv(weather_path), RAW_SCHEMAS[WEATHER], str(weather_path))
+    flights = check_frame(
+        _read_csv(flights_path), RAW_SCHEMAS[FLIGHTS], str(flights_path), RAW_HINT
+    )
+    weather = check_frame(
+        _read_csv(weather_path), RAW_SCHEMAS[WEATHER], str(weather_path), RAW_HINT
+    )
 
     # Three hours repeat in the weather file (daylight-saving change): keep the first.
     weather = weather.drop_duplicates(WEATHER_KEY, keep="first")

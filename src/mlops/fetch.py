@@ -67,7 +67,9 @@ def fetch(raw_dir: Path, dvc_file: Path = Path("data.dvc")) -> str:
     if remote:
         print(f"fetch: pulling {dvc_file} from DVC remote '{remote}' ...", flush=True)
         pulled = subprocess.run(
-            [sys.executable, "-m", "dvc", "pull", str(dvc_file)], check=False
+            [sys.executable, "-m", "dvc", "pull", dvc_file.name],
+            cwd=dvc_file.parent.resolve(),
+            check=False,
         ).returncode
         if pulled == 0 and matches(dvc_file)[0]:  # dvc pull also fills the cache
             return f"pulled from remote '{remote}'"

@@ -74,9 +74,11 @@ def failures_from(errors: pa.errors.SchemaErrors) -> list[Failure]:
     return failures
 
 
-def check_frame(df: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> pd.DataFrame:
+def check_frame(
+    df: pd.DataFrame, schema: pa.DataFrameSchema, source: str, hint: str = SCHEMA_HINT
+) -> pd.DataFrame:
     """Validate (and coerce) ``df`` against ``schema``; raise one error listing every failure."""
     try:
         return schema.validate(df, lazy=True)
     except pa.errors.SchemaErrors as errors:
-        raise DataValidationError(source, failures_from(errors), SCHEMA_HINT) from None
+        raise DataValidationError(source, failures_from(errors), hint) from None

@@ -1,0 +1,75 @@
+"""data.dvc is the single source of truth: fetched data must hash to what it records."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops import dataset
+from mlops.errors import DataFetchError
+from mlops.fetch import configured_remote, fetch, matches
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dvc(repo: Path, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A fresh DVC repository whose data.dvc pins the same data as this repository's."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    dvc(tmp_path, "init", "-q")
+    shutil.copyfile(ROOT / "data.dvc", tmp_path / "data.dvc")
+    return tmp_path
+
+
+def test_embedded_copy_is_materialized_and_verified(repo):
+    how = fetch(repo / "data", repo / "data.dvc")
+    assert how == "embedded copy, verified against data.dvc"
+    assert matches(repo / "data.dvc")[0]
+    assert fetch(repo / "data", repo / "data.dvc") == "already present"
+
+
+def test_modified_file_is_replaced_by_the_pinned_one(repo):
+    fetch(repo / "data", repo / "data.dvc")
+    with (repo / "data" / dataset.WEATHER).open("a") as f:
+        f.write("EWR,2013,12,31,23,1,1,1,1,1,1,1,1,1,x\n")
+    assert not matches(repo / "data.dvc")[0]
+    fetch(repo / "data", repo / "data.dvc")
+    assert matches(repo / "data.dvc")[0]
+
+
+def test_embedded_copy_that_does_not_match_is_an_error(repo):
+    pinned = (repo / "data.dvc").read_text()
+    (repo / "data.dvc").write_text(
+        pinned.replace(pinned.split("md5: ")[1].split(".dir")[0], "0" * 32)
+    )
+    with pytest.raises(DataFetchError, match=r"(?s)expected md5 0{32}\.dir.*DVC remote"):
+        fetch(repo / "data", repo / "data.dvc")
+
+
+def test_unreachable_remote_falls_back_to_the_embedded_copy(repo, tmp_path, capsys):
+    dvc(repo, "remote", "add", "-d", "store", str(tmp_path / "empty-remote"))
+    assert configured_remote(repo / "data.dvc") == "store"
+    how = fetch(repo / "data", repo / "data.dvc")
+    assert how.startswith("embedded copy")
+    assert "`dvc pull` from 'store' failed" in capsys.readouterr().err
+
+
+def test_remote_is_pulled_when_it_holds_the_data(repo, tmp_path):
+    fetch(repo / "data", repo / "data.dvc")
+    dvc(repo, "remote", "add", "-d", "store", str(tmp_path / "remote"))
+    dvc(repo, "push", "data.dvc")
+    shutil.rmtree(repo / "data")
+    shutil.rmtree(repo / ".dvc" / "cache")
+    assert fetch(repo / "data", repo / "data.dvc") == "pulled from remote 'store'"
+    assert matches(repo / "data.dvc")[0]
+
+
+def test_missing_dvc_file(tmp_path):
+    with pytest.raises(DataFetchError, match=r"data\.dvc not found"):
+        fetch(tmp_path / "data", tmp_path / "data.dvc")

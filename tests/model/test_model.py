@@ -1,0 +1,85 @@
+"""The default model on the real data: a quality floor and behaviour it must show.
+
+Measured here with the default params: ROC AUC 0.693, PR AUC 0.331 on Sep-Oct 2013
+(positive rate 0.15), Brier 0.1255. The floors leave room for library-version noise, not for
+a real regression.
+"""
+
+import numpy as np
+import pytest
+from sklearn.metrics import brier_score_loss
+
+from mlops.evaluate import evaluate
+from mlops.prepare import split
+from mlops.train import features_and_target, train
+from mlops.validate import validate
+
+ROC_AUC_FLOOR = 0.67
+PR_AUC_FLOOR = 0.30
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def windows(real_table, params):
+    labelled, _ = validate(real_table, params.schema, params.validation)
+    return split(labelled, params.schema, params.prepare)
+
+
+@pytest.fixture(scope="module")
+def model(windows, params):
+    return train(windows["train"], params.schema, params.train)
+
+
+@pytest.fixture(scope="module")
+def test_features(windows, params):
+    return features_and_target(windows["test"], params.schema)
+
+
+def test_quality_floor_on_held_out_months(model, windows, params):
+    result = evaluate(model, windows["test"], params.schema, params.evaluate, params.train.seed)
+    assert result.metrics["roc_auc"] >= ROC_AUC_FLOOR
+    assert result.metrics["pr_auc"] >= PR_AUC_FLOOR
+
+
+def test_beats_predicting_the_base_rate(model, windows, test_features, params):
+    features, target = test_features
+    base_rate = windows["train"][params.schema.target].mean()
+    baseline = brier_score_loss(target, np.full(len(target), base_rate))
+    assert brier_score_loss(target, model.predict_proba(features)[:, 1]) < baseline - 0.005
+
+
+def test_invariant_to_columns_it_does_not_use(model, windows, test_features, params):
+    features, _ = test_features
+    expected = model.predict_proba(features)[:, 1]
+    shuffled = features[features.columns[::-1]].assign(flight_number=1234, tailnum="N000")
+    np.testing.assert_array_equal(model.predict_proba(shuffled)[:, 1], expected)
+
+
+def test_heavy_precipitation_raises_delay_risk(model, test_features):
+    features, _ = test_features
+    dry = model.predict_proba(features.assign(precip=0.0, visib=10.0))[:, 1]
+    storm = model.predict_proba(features.assign(precip=1.0, visib=1.0))[:, 1]
+    assert storm.mean() > dry.mean() + 0.05
+    assert (storm >= dry).mean() > 0.9
+
+
+def test_evening_departures_are_riskier_than_early_morning(model, test_features):
+    features, _ = test_features
+    morning = model.predict_proba(features.assign(hour=6))[:, 1]
+    evening = model.predict_proba(features.assign(hour=19))[:, 1]
+    assert evening.mean() > morning.mean() + 0.05
+
+
+def test_unknown_airport_and_missing_weather_still_predict(model, test_features):
+    features, _ = test_features
+    odd = features.head(500).astype({"dest": object}).assign(dest="XXX", temp=np.nan)
+    probability = model.predict_proba(odd)[:, 1]
+    assert np.isfinite(probability).all()
+    assert ((probability > 0) & (probability < 1)).all()
+
+
+def test_same_data_same_model(model, windows, test_features, params):
+    features, _ = test_features
+    again = train(windows["train"], params.schema, params.train)
+    np.testing.assert_array_equal(again.predict_proba(features), model.predict_proba(features))

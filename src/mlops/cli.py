@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from mlops.errors import DataFetchError, DataValidationError
+from mlops.gitio import GitError
 from mlops.params import DEFAULT_PARAMS, Params, ParamsError, load_params
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ def _friendly(command: Callable[..., None]) -> Callable[..., None]:
             ParamsError,
             FileNotFoundError,
             ValueError,
+            GitError,
         ) as exc:
             name = command.__name__.rstrip("_")
             print(f"error in `{name}`: {exc}", file=sys.stderr)
@@ -157,6 +159,63 @@ def show(params: ParamsOption = DEFAULT_PARAMS) -> None:
     pngs = sorted(p.paths.figures.glob("*.png"))
     print(f"\nPlots: {', '.join(str(f) for f in pngs)}")
     print(f"Plot data for `dvc plots show`: {p.paths.plots}/")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def repro(ctx: typer.Context, params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Run `dvc repro` (extra arguments are passed on) and record each stage's status and time."""
+    from mlops import repro as stage
+
+    p = _params(params)
+    code = stage.main(p.paths.report / "stages.json", list(ctx.args))
+    if code:
+        print(f"error in `repro`: dvc repro failed (exit code {code}); see above", file=sys.stderr)
+        raise typer.Exit(code)
+
+
+BaseOption = Annotated[
+    str, typer.Option("--base", help="base branch or revision (origin/<base> is preferred)")
+]
+
+
+@app.command()
+@_friendly
+def report(base: BaseOption = "main", params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Write the pull-request report (paths.report/report.md) against the base branch."""
+    import yaml
+
+    from mlops import report as stage
+
+    p = _params(params)
+    stage.main(p, yaml.safe_load(params.read_text()), base)
+
+
+@app.command()
+@_friendly
+def gate(base: BaseOption = "main", params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Fail (exit 1) when the primary metric regressed against the base branch."""
+    from mlops import gitio
+    from mlops import report as stage
+
+    p = _params(params)
+    if not p.paths.metrics.exists():
+        raise FileNotFoundError(f"{p.paths.metrics} not found: run `make repro` first")
+    head = json.loads(p.paths.metrics.read_text())
+    text = gitio.read_at(gitio.resolve(base), p.paths.metrics)
+    result = stage.gate(
+        head, json.loads(text) if text else None, p.gate, stage.override_requested(p.gate)
+    )
+    if result.passed:
+        print(f"gate: {result.message()}")
+    elif result.overridden:
+        print(f"gate: {result.message()}; passing because the PR has the override label")
+    else:
+        print(f"gate: {result.message()}", file=sys.stderr)
+        print(
+            f"gate: to merge anyway, a reviewer adds the label '{p.gate.override_label}'",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - entry point

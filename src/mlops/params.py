@@ -69,6 +69,7 @@ class PathsParams(_Section):
     metrics: Path
     plots: Path
     figures: Path
+    report: Path
 
 
 class ValidateParams(_Section):
@@ -116,6 +117,19 @@ class EvaluateParams(_Section):
     curve_points: int = Field(ge=10)
 
 
+class GateParams(_Section):
+    metric: str
+    max_drop: float = Field(ge=0.0)
+    floor: float | None = None
+    significant: float = Field(ge=0.0)
+    override_label: str = Field(min_length=1)
+
+
+class ReportParams(_Section):
+    psi_threshold: float = Field(gt=0.0)
+    max_chars: int = Field(ge=1000, le=65_536)
+
+
 class Params(_Section):
     paths: PathsParams
     schema_: SchemaParams = Field(alias="schema")
@@ -123,6 +137,8 @@ class Params(_Section):
     prepare: PrepareParams
     train: TrainParams
     evaluate: EvaluateParams
+    gate: GateParams
+    report: ReportParams
 
     @property
     def schema(self) -> SchemaParams:  # type: ignore[override]

@@ -15,6 +15,7 @@ import pandas as pd
 from mlops import dataset
 from mlops.errors import DataValidationError, Failure
 from mlops.params import SchemaParams, ValidateParams
+from mlops.profile import profile
 from mlops.validation import SCHEMA_HINT, check_frame, table_schema
 
 
@@ -70,6 +71,7 @@ def validate(
             for name in schema.features
             if checked[name].isna().any()
         },
+        "profile": profile(labelled, schema),
     }
     return labelled, summary
 

@@ -1,0 +1,715 @@
+"""The pull-request report: this branch against the base branch, and the quality gate.
+
+Pure core: every function here takes already-loaded data (metrics, params, plot data, data
+profiles, stage timings) and returns values or Markdown. :func:`collect` and :func:`main`
+are the thin part that reads files from the workspace and from git.
+
+The report answers "is this change better, and why?" at a glance:
+
+1. a verdict line (better / worse / unchanged on the primary metric, and the gate's result);
+2. metrics with base value, delta and direction, significant changes in bold;
+3. params that changed, and what changed in the data when ``data.dvc`` changed;
+4. plots that GitHub renders itself (Mermaid), base and branch on one chart;
+5. which stages ran and which were reused, with durations;
+
+and it stays under GitHub's comment limit by collapsing, then dropping, the least important
+parts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from mlops import gitio
+from mlops.params import GateParams, Params, ReportParams
+from mlops.profile import psi
+
+# +1: higher is better, -1: lower is better, 0: context only (not judged)
+DIRECTIONS = {
+    "roc_auc": 1,
+    "pr_auc": 1,
+    "f1": 1,
+    "precision": 1,
+    "recall": 1,
+    "accuracy": 1,
+    "log_loss": -1,
+    "brier": -1,
+}
+LABELS = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "f1": "F1",
+    "log_loss": "log loss",
+    "brier": "Brier score",
+    "positive_rate": "positive rate",
+    "predicted_positive_rate": "predicted positive rate",
+}
+GITHUB_COMMENT_LIMIT = 65_536
+BASE_COLOUR, HEAD_COLOUR = "#9e9e9e", "#1f77b4"
+
+
+def label(metric: str) -> str:
+    return LABELS.get(metric, metric.replace("_", " "))
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    name: str
+    head: float | None
+    base: float | None
+    direction: int
+    significant: bool
+
+    @property
+    def delta(self) -> float | None:
+        if self.head is None or self.base is None:
+            return None
+        return self.head - self.base
+
+    @property
+    def change(self) -> str:
+        """better / worse / unchanged / changed (context metric) / new / removed."""
+        if self.base is None:
+            return "new"
+        if self.head is None:
+            return "removed"
+        if not self.significant:
+            return "unchanged"
+        if self.direction == 0:
+            return "changed"
+        return "better" if (self.delta or 0) * self.direction > 0 else "worse"
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def compare_metrics(
+    head: dict[str, Any], base: dict[str, Any] | None, significant: float
+) -> list[MetricRow]:
+    """One row per scalar metric, judged metrics first."""
+    head_values, base_values = _scalars(head), _scalars(base or {})
+    names = list(dict.fromkeys([*head_values, *base_values]))
+    names.sort(key=lambda n: (DIRECTIONS.get(n, 0) == 0, n not in DIRECTIONS))
+    rows = []
+    for name in names:
+        h, b = head_values.get(name), base_values.get(name)
+        moved = h is not None and b is not None and abs(h - b) >= significant
+        rows.append(MetricRow(name, h, b, DIRECTIONS.get(name, 0), moved))
+    return rows
+
+
+# --------------------------------------------------------------------------- gate
+
+
+@dataclass(frozen=True)
+class GateResult:
+    metric: str
+    head: float
+    base: float | None
+    verdict: str  # better / worse / unchanged / new
+    passed: bool
+    overridden: bool
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.base is None else self.head - self.base
+
+    @property
+    def ok(self) -> bool:
+        """Whether the check passes: the gate passed, or a person overrode it."""
+        return self.passed or self.overridden
+
+    def message(self) -> str:
+        if self.passed:
+            return f"quality gate passed ({label(self.metric)} {self.head:.4f})"
+        text = "quality gate failed: " + "; ".join(self.reasons)
+        if self.overridden:
+            text += " (overridden by label)"
+        return text
+
+
+def gate(
+    head: dict[str, Any], base: dict[str, Any] | None, rules: GateParams, overridden: bool
+) -> GateResult:
+    """Judge the primary metric: no worse than base by more than ``max_drop``, above the floor."""
+    metric = rules.metric
+    head_values = _scalars(head)
+    if metric not in head_values:
+        raise ValueError(
+            f"gate.metric in params.yaml is '{metric}', which is not in the metrics "
+            f"({', '.join(head_values)})"
+        )
+    direction = DIRECTIONS.get(metric, 1)
+    value = head_values[metric]
+    base_value = _scalars(base or {}).get(metric)
+    reasons = []
+    if base_value is None:
+        verdict = "new"
+    else:
+        gain = (value - base_value) * direction
+        verdict = (
+            "unchanged"
+            if abs(value - base_value) < rules.significant
+            else ("better" if gain > 0 else "worse")
+        )
+        if -gain > rules.max_drop:
+            word = "dropped" if direction > 0 else "rose"
+            reasons.append(
+                f"{label(metric)} {word} from {base_value:.4f} to {value:.4f} "
+                f"({value - base_value:+.4f}); the most allowed is {rules.max_drop:.4f} "
+                "(gate.max_drop in params.yaml)"
+            )
+    if rules.floor is not None and (value - rules.floor) * direction < 0:
+        side = "below the floor" if direction > 0 else "above the ceiling"
+        reasons.append(
+            f"{label(metric)} {value:.4f} is {side} of {rules.floor:.4f} "
+            "(gate.floor in params.yaml)"
+        )
+    return GateResult(metric, value, base_value, verdict, not reasons, overridden, reasons)
+
+
+def override_requested(rules: GateParams, environ: dict[str, str] | None = None) -> bool:
+    """True when the PR carries the override label (PR_LABELS: the labels as a JSON list)."""
+    environ = dict(os.environ) if environ is None else environ
+    try:
+        labels = json.loads(environ.get("PR_LABELS") or "[]")
+    except json.JSONDecodeError:
+        labels = []
+    return isinstance(labels, list) and rules.override_label in labels
+
+
+# --------------------------------------------------------------------------- params / data
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        flat: dict[str, Any] = {}
+        for key, value in tree.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): tree}
+
+
+def params_diff(head: dict[str, Any], base: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
+    """(key, base value, head value) for every param that differs; paths are left out."""
+    head_flat = {k: v for k, v in flatten(head).items() if not k.startswith("paths.")}
+    base_flat = {k: v for k, v in flatten(base or {}).items() if not k.startswith("paths.")}
+    keys = sorted(set(head_flat) | set(base_flat))
+    missing = object()
+    return [
+        (k, base_flat.get(k), head_flat.get(k))
+        for k in keys
+        if base_flat.get(k, missing) != head_flat.get(k, missing)
+    ]
+
+
+@dataclass(frozen=True)
+class DataDiff:
+    changed: bool  # data.dvc differs
+    head_hash: str | None
+    base_hash: str | None
+    rows: tuple[int | None, int | None] = (None, None)  # base, head
+    target_rate: tuple[float | None, float | None] = (None, None)
+    added_columns: list[str] = field(default_factory=list)
+    removed_columns: list[str] = field(default_factory=list)
+    retyped_columns: list[tuple[str, str, str]] = field(default_factory=list)
+    drift: list[tuple[str, float | None]] = field(default_factory=list)  # (feature, PSI)
+
+
+def _dvc_hash(text: str | None) -> str | None:
+    if not text:
+        return None
+    outs = (yaml.safe_load(text) or {}).get("outs") or [{}]
+    return outs[0].get("md5")
+
+
+def data_diff(
+    head_dvc: str | None,
+    base_dvc: str | None,
+    head_validation: dict[str, Any] | None,
+    base_validation: dict[str, Any] | None,
+) -> DataDiff:
+    """What changed in the data: from data.dvc and the profiles in validation.json."""
+    head_hash, base_hash = _dvc_hash(head_dvc), _dvc_hash(base_dvc)
+    changed = head_hash != base_hash
+    head_profile = (head_validation or {}).get("profile")
+    base_profile = (base_validation or {}).get("profile")
+    if not changed or not head_profile or not base_profile:
+        return DataDiff(changed, head_hash, base_hash)
+    head_cols, base_cols = head_profile["columns"], base_profile["columns"]
+    drift = []
+    for name, feature in head_profile["features"].items():
+        if name in base_profile["features"]:
+            drift.append((name, psi(base_profile["features"][name], feature)))
+    drift.sort(key=lambda item: -1.0 if item[1] is None else item[1], reverse=True)
+    return DataDiff(
+        changed=True,
+        head_hash=head_hash,
+        base_hash=base_hash,
+        rows=(base_profile["rows"], head_profile["rows"]),
+        target_rate=(base_profile["target_rate"], head_profile["target_rate"]),
+        added_columns=sorted(set(head_cols) - set(base_cols)),
+        removed_columns=sorted(set(base_cols) - set(head_cols)),
+        retyped_columns=[
+            (c, base_cols[c], head_cols[c])
+            for c in sorted(set(head_cols) & set(base_cols))
+            if head_cols[c] != base_cols[c]
+        ],
+        drift=drift,
+    )
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _grid_line(curve: list[dict[str, float]], x: str, y: str, grid: np.ndarray) -> list[float]:
+    frame = pd.DataFrame(curve).sort_values([x, y], kind="stable")
+    return np.interp(grid, frame[x].to_numpy(), frame[y].to_numpy()).round(3).tolist()
+
+
+def xychart(
+    title: str,
+    x_label: str,
+    y_label: str,
+    grid: np.ndarray,
+    lines: list[list[float]],
+    y_range: tuple[float, float] = (0.0, 1.0),
+) -> str:
+    """A Mermaid xychart (GitHub renders it in comments): base grey, this branch blue."""
+    colours = [BASE_COLOUR, HEAD_COLOUR] if len(lines) == 2 else [HEAD_COLOUR]
+    init = {"themeVariables": {"xyChart": {"plotColorPalette": ", ".join(colours)}}}
+    body = [
+        f"%%{{init: {json.dumps(init)}}}%%",
+        "xychart-beta",
+        f'  title "{title}"',
+        f'  x-axis "{x_label}" {grid[0]:g} --> {grid[-1]:g}',
+        f'  y-axis "{y_label}" {y_range[0]:g} --> {y_range[1]:g}',
+        *(f"  line [{', '.join(f'{v:g}' for v in line)}]" for line in lines),
+    ]
+    return "```mermaid\n" + "\n".join(body) + "\n```"
+
+
+def curve_chart(
+    title: str,
+    head: list[dict[str, float]] | None,
+    base: list[dict[str, float]] | None,
+    x: str,
+    y: str,
+    x_label: str,
+    y_label: str,
+    points: int = 21,
+) -> str | None:
+    if not head:
+        return None
+    grid = np.linspace(0.0, 1.0, points)
+    lines = ([_grid_line(base, x, y, grid)] if base else []) + [_grid_line(head, x, y, grid)]
+    legend = "grey: base, blue: this branch" if base else "this branch"
+    return xychart(f"{title} ({legend})", x_label, y_label, grid, lines)
+
+
+def importance_chart(head: list[dict[str, Any]] | None, top: int = 10) -> str | None:
+    if not head:
+        return None
+    rows = head[:top]
+    names = ", ".join(f'"{r["feature"]}"' for r in rows)
+    values = ", ".join(f"{max(float(r['importance']), 0.0):.4f}" for r in rows)
+    high = max([float(r["importance"]) for r in rows] + [0.001])
+    body = [
+        "xychart-beta horizontal",
+        f'  title "Permutation importance, top {len(rows)} (drop in ROC AUC)"',
+        f"  x-axis [{names}]",
+        f'  y-axis "drop in ROC AUC" 0 --> {high * 1.1:.3f}',
+        f"  bar [{values}]",
+    ]
+    return "```mermaid\n" + "\n".join(body) + "\n```"
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@dataclass
+class ReportInputs:
+    head_ref: str
+    base_ref: str
+    head_sha: str
+    base_sha: str
+    head_metrics: dict[str, Any]
+    base_metrics: dict[str, Any] | None
+    head_params: dict[str, Any]
+    base_params: dict[str, Any] | None
+    data: DataDiff
+    head_plots: dict[str, Any]
+    base_plots: dict[str, Any]
+    stages: list[dict[str, Any]] | None
+    gate: GateResult
+    gate_rules: GateParams
+    settings: ReportParams
+    artifact_url: str | None = None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return f"`{text}`"
+
+
+VERDICT_ICONS = {"better": "✅", "unchanged": "➖", "new": "🆕", "worse": "⚠️"}
+
+
+def verdict_line(result: GateResult, base_ref: str) -> str:
+    """The first line: what happened to the primary metric, and the gate's result."""
+    name = label(result.metric)
+    if not result.ok:
+        icon = "❌"
+    elif not result.passed:
+        icon = "🟠"  # failed but overridden
+    else:
+        icon = VERDICT_ICONS[result.verdict]
+    if result.base is None:
+        what = f"New: {name} {result.head:.4f} (no metrics on {base_ref} to compare with)"
+    else:
+        what = (
+            f"{result.verdict.capitalize()}: {name} {result.head:.4f} vs {result.base:.4f} "
+            f"on {base_ref} ({result.delta:+.4f})"
+        )
+    return f"## {icon} {what} · {result.message()}"
+
+
+def _metrics_table(rows: list[MetricRow], base_ref: str) -> str:
+    arrows = {"better": "▲ better", "worse": "▼ worse", "unchanged": "", "changed": "changed"}
+    lines = [
+        f"| metric | this branch | {base_ref} | Δ | |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        direction = {1: "↑", -1: "↓", 0: ""}[row.direction]
+        delta = "–" if row.delta is None else f"{row.delta:+.4f}"
+        head = _fmt(row.head)
+        if row.significant and row.direction != 0:
+            head, delta = f"**{head}**", f"**{delta}**"
+        status = arrows.get(row.change, row.change)
+        lines.append(
+            f"| {label(row.name)} {direction} | {head} | {_fmt(row.base)} | {delta} | {status} |"
+        )
+    lines.append("")
+    lines.append(
+        "↑ higher is better, ↓ lower is better; bold: a change of at least the "
+        "`gate.significant` threshold."
+    )
+    return "\n".join(lines)
+
+
+def _confusion_table(head: dict[str, Any], base: dict[str, Any] | None, base_ref: str) -> str:
+    h = head.get("confusion") or {}
+    b = (base or {}).get("confusion") or {}
+    if not h:
+        return ""
+
+    def cell(key: str) -> str:
+        if key not in b:
+            return f"{h[key]:,}"
+        return f"{h[key]:,} ({h[key] - b[key]:+,})"
+
+    threshold = head.get("threshold")
+    return "\n".join(
+        [
+            f"Confusion matrix at threshold {threshold} (this branch, Δ vs {base_ref}):",
+            "",
+            "| | predicted 0 | predicted 1 |",
+            "|---|---:|---:|",
+            f"| **actual 0** | {cell('tn')} | {cell('fp')} |",
+            f"| **actual 1** | {cell('fn')} | {cell('tp')} |",
+        ]
+    )
+
+
+def _params_section(changes: list[tuple[str, Any, Any]], base_ref: str) -> str:
+    if not changes:
+        return f"No params changed against {base_ref}."
+    lines = [f"| param | {base_ref} | this branch |", "|---|---|---|"]
+    lines += [f"| `{key}` | {_fmt(old)} | {_fmt(new)} |" for key, old, new in changes]
+    return "\n".join(lines)
+
+
+def _data_section(diff: DataDiff, threshold: float, base_ref: str) -> str:
+    if not diff.changed:
+        short = (diff.head_hash or "?")[:12]
+        return f"Data unchanged (`data.dvc` md5 `{short}` on both sides)."
+    old, new = (diff.base_hash or "–")[:12], (diff.head_hash or "–")[:12]
+    lines = [f"`data.dvc` changed: `{old}` → `{new}`."]
+    if diff.rows == (None, None):
+        lines.append(f"No data profile on {base_ref} to compare with (reports/validation.json).")
+        return "\n".join(lines)
+    (b_rows, h_rows), (b_rate, h_rate) = diff.rows, diff.target_rate
+    lines += [
+        "",
+        f"| | {base_ref} | this branch |",
+        "|---|---:|---:|",
+        f"| labelled rows | {_fmt(b_rows)} | {_fmt(h_rows)} |",
+        f"| target rate | {_fmt(b_rate)} | {_fmt(h_rate)} |",
+        "",
+    ]
+    for title, items in (
+        ("Columns added", diff.added_columns),
+        ("Columns removed", diff.removed_columns),
+    ):
+        if items:
+            lines.append(f"{title}: {', '.join(f'`{c}`' for c in items)}.")
+    for name, old, new in diff.retyped_columns:
+        lines.append(f"Type of `{name}` changed: `{old}` → `{new}`.")
+    drifted = [(n, v) for n, v in diff.drift if v is not None and v > threshold]
+    lines.append(
+        f"Drift (population stability index, > {threshold} counts as drift): "
+        + (", ".join(f"**{n}** {v:.3f}" for n, v in drifted) if drifted else "no feature drifted.")
+    )
+    lines += ["", "| feature | PSI |", "|---|---:|"]
+    lines += [f"| {n} | {'n/a' if v is None else f'{v:.3f}'} |" for n, v in diff.drift]
+    return "\n".join(lines)
+
+
+def _stages_section(stages: list[dict[str, Any]] | None) -> str:
+    if not stages:
+        return "No pipeline run was recorded (run `make repro` before `make report`)."
+    words = {"ran": "ran", "cached": "reused from run-cache", "skipped": "unchanged, skipped"}
+    lines = ["| stage | status | duration |", "|---|---|---:|"]
+    for stage in stages:
+        seconds = stage.get("seconds")
+        duration = "–" if seconds is None else f"{seconds:.1f} s"
+        lines.append(
+            f"| `{stage['stage']}` | {words.get(stage['status'], stage['status'])} | {duration} |"
+        )
+    return "\n".join(lines)
+
+
+def _details(summary: str, body: str, open_: bool = False) -> str:
+    return (
+        f"<details{' open' if open_ else ''}><summary>{summary}</summary>\n\n{body}\n\n</details>"
+    )
+
+
+@dataclass
+class Section:
+    title: str
+    body: str
+    priority: int  # lower survives longer when the report is too long
+    collapsed: bool = False
+
+
+def sections(inputs: ReportInputs) -> list[Section]:
+    s = inputs.settings
+    rows = compare_metrics(inputs.head_metrics, inputs.base_metrics, inputs.gate_rules.significant)
+    changes = params_diff(inputs.head_params, inputs.base_params)
+    hp, bp = inputs.head_plots, inputs.base_plots
+    charts = [
+        curve_chart(
+            "ROC",
+            hp.get("roc"),
+            bp.get("roc"),
+            "fpr",
+            "tpr",
+            "false positive rate",
+            "true positive rate",
+        ),
+        curve_chart(
+            "Precision-recall",
+            hp.get("prc"),
+            bp.get("prc"),
+            "recall",
+            "precision",
+            "recall",
+            "precision",
+        ),
+    ]
+    extra = [
+        curve_chart(
+            "Calibration",
+            hp.get("calibration"),
+            bp.get("calibration"),
+            "mean_predicted",
+            "observed_rate",
+            "mean predicted probability",
+            "observed rate",
+        ),
+        importance_chart(hp.get("importance")),
+    ]
+    confusion = _confusion_table(inputs.head_metrics, inputs.base_metrics, inputs.base_ref)
+    links = ""
+    if inputs.artifact_url:
+        links = (
+            f"Full-resolution plots (PNG and the interactive DVC plots page), metrics and this "
+            f"report: [workflow run artifacts]({inputs.artifact_url})."
+        )
+    return [
+        Section("Metrics", _metrics_table(rows, inputs.base_ref), 0),
+        Section(f"Params changed ({len(changes)})", _params_section(changes, inputs.base_ref), 1),
+        Section("Data", _data_section(inputs.data, s.psi_threshold, inputs.base_ref), 2),
+        Section("Curves", "\n\n".join(c for c in charts if c) + "\n\n" + confusion, 3),
+        Section("More plots", "\n\n".join(c for c in extra if c), 5, collapsed=True),
+        Section("Pipeline stages", _stages_section(inputs.stages), 4, collapsed=True),
+        Section("Artifacts", links, 2) if links else None,
+    ]
+
+
+def render(inputs: ReportInputs, limit: int | None = None) -> str:
+    """The Markdown report; never longer than ``limit`` (GitHub's comment limit by default).
+
+    Over budget, the least important sections are first collapsed, then replaced by a line
+    pointing at the artifacts, and as a last resort the text is cut.
+    """
+    limit = limit or inputs.settings.max_chars
+    rules = inputs.gate_rules
+    floor = "" if rules.floor is None else f" and must stay beyond {rules.floor:g}"
+    header = [
+        verdict_line(inputs.gate, inputs.base_ref),
+        "",
+        f"`{inputs.head_ref}` ({inputs.head_sha[:7]}) compared with `{inputs.base_ref}` "
+        f"({inputs.base_sha[:7]}). Gate: {label(rules.metric)} may not get worse by more than "
+        f"{rules.max_drop:g}{floor}; the PR label `{rules.override_label}` overrides it.",
+    ]
+    parts = [p for p in sections(inputs) if p is not None]
+
+    def assemble(items: list[Section], dropped: list[str]) -> str:
+        blocks = ["\n".join(header)]
+        for item in items:
+            body = item.body.strip()
+            if not body:
+                continue
+            if item.collapsed:
+                blocks.append(_details(f"<b>{item.title}</b>", body))
+            else:
+                blocks.append(f"### {item.title}\n\n{body}")
+        if dropped:
+            blocks.append(
+                f"_Left out to fit GitHub's comment limit: {', '.join(dropped)}; "
+                "see the workflow artifacts._"
+            )
+        return "\n\n".join(blocks) + "\n"
+
+    text = assemble(parts, [])
+    for item in sorted(parts, key=lambda p: -p.priority):  # collapse, least important first
+        if len(text) <= limit:
+            break
+        item.collapsed = True
+        text = assemble(parts, [])
+    dropped: list[str] = []
+    while len(text) > limit and len(parts) > 1:
+        victim = max(parts, key=lambda p: p.priority)
+        parts.remove(victim)
+        dropped.append(victim.title)
+        text = assemble(parts, dropped)
+    if len(text) > limit:
+        note = "\n\n_Report cut to fit GitHub's comment limit; see the workflow artifacts._\n"
+        text = text[: limit - len(note)] + note
+    return text
+
+
+# --------------------------------------------------------------------------- I/O
+
+
+def _json_at(commit: str, path: Path) -> Any:
+    text = gitio.read_at(commit, path)
+    return json.loads(text) if text else None
+
+
+def _plots(read: Any, plots_dir: Path) -> dict[str, Any]:
+    from mlops.evaluate import PLOT_FILES
+
+    found = {}
+    for name, filename in PLOT_FILES.items():
+        if filename.endswith(".json"):
+            data = read(plots_dir / filename)
+            if data:
+                found[name] = data.get(name)
+    return found
+
+
+def collect(
+    params: Params, raw_params: dict[str, Any], base: str, stages_file: Path | None = None
+) -> ReportInputs:
+    """Gather everything the report needs from the workspace and from the base revision."""
+    paths = params.paths
+    base_sha = gitio.resolve(base)
+    head_sha = gitio.head()
+    if not paths.metrics.exists():
+        raise FileNotFoundError(f"{paths.metrics} not found: run `make repro` first")
+    head_metrics = json.loads(paths.metrics.read_text())
+    base_metrics = _json_at(base_sha, paths.metrics)
+    base_params_text = gitio.read_at(base_sha, "params.yaml")
+    base_params = yaml.safe_load(base_params_text) if base_params_text else None
+    head_validation = (
+        json.loads(paths.validation.read_text()) if paths.validation.exists() else None
+    )
+    data = data_diff(
+        Path("data.dvc").read_text() if Path("data.dvc").exists() else None,
+        gitio.read_at(base_sha, "data.dvc"),
+        head_validation,
+        _json_at(base_sha, paths.validation),
+    )
+
+    def read_head(path: Path) -> Any:
+        return json.loads(path.read_text()) if path.exists() else None
+
+    stages = None
+    if stages_file and stages_file.exists():
+        stages = json.loads(stages_file.read_text())
+    result = gate(head_metrics, base_metrics, params.gate, override_requested(params.gate))
+    inputs = ReportInputs(
+        head_ref=os.environ.get("GITHUB_HEAD_REF") or "this branch",
+        base_ref=base,
+        head_sha=head_sha,
+        base_sha=base_sha,
+        head_metrics=head_metrics,
+        base_metrics=base_metrics,
+        head_params=raw_params,
+        base_params=base_params,
+        data=data,
+        head_plots=_plots(read_head, paths.plots),
+        base_plots=_plots(lambda p: _json_at(base_sha, p), paths.plots),
+        stages=stages,
+        gate=result,
+        gate_rules=params.gate,
+        settings=params.report,
+        artifact_url=os.environ.get("ARTIFACT_URL") or None,
+    )
+    return inputs
+
+
+def main(params: Params, raw_params: dict[str, Any], base: str) -> GateResult:
+    out_dir = params.paths.report
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = collect(params, raw_params, base, out_dir / "stages.json")
+    text = render(inputs)
+    (out_dir / "report.md").write_text(text)
+    (out_dir / "gate.json").write_text(json.dumps(asdict(inputs.gate), indent=2) + "\n")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with Path(summary).open("a") as f:
+            f.write(text)
+    print(text.splitlines()[0].lstrip("# "))
+    print(f"report: {out_dir / 'report.md'} ({len(text):,} characters)")
+    return inputs.gate

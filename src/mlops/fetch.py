@@ -91,3 +91,27 @@ def fetch(raw_dir: Path, dvc_file: Path = Path("data.dvc")) -> str:
         )
     _commit_to_cache(dvc_file)
     return "embedded copy, verified against data.dvc"
+
+
+def pull_cache(dvc_file: Path = Path("data.dvc")) -> str:
+    """With a DVC remote configured, pull the pipeline's outputs and run-cache, so stages
+    whose inputs did not change are reused instead of re-run. Never fails the caller: a fork
+    without credentials simply recomputes."""
+    remote = configured_remote(dvc_file)
+    if not remote:
+        return (
+            "no DVC remote configured: unchanged stages are reused only from the local DVC "
+            "cache (in CI: actions/cache). To share them, configure a remote (README: 'Use "
+            "your own DVC remote')."
+        )
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "pull", "--run-cache", "--allow-missing"],
+        cwd=dvc_file.parent.resolve(),
+        check=False,
+    )
+    if result.returncode != 0:
+        return (
+            f"warning: `dvc pull --run-cache` from '{remote}' failed (missing credentials? "
+            "a fork has no secrets); the pipeline will recompute what it needs"
+        )
+    return f"pulled outputs and run-cache from DVC remote '{remote}'"

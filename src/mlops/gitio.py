@@ -48,3 +48,12 @@ def changed_files(base: str, cwd: Path | None = None) -> list[str]:
     """Files that differ between ``base`` and the working tree."""
     result = _git("diff", "--name-only", base, cwd=cwd)
     return result.stdout.split() if result.returncode == 0 else []
+
+
+def describe_head(cwd: Path | None = None) -> str:
+    """The current branch name (or short commit), marked when the working tree has changes."""
+    name = _git("rev-parse", "--abbrev-ref", "HEAD", cwd=cwd).stdout.strip()
+    if not name or name == "HEAD":
+        name = head(cwd)[:7]
+    dirty = _git("status", "--porcelain", "--untracked-files=no", cwd=cwd).stdout.strip()
+    return f"{name} + uncommitted changes" if dirty else name

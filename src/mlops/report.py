@@ -316,13 +316,24 @@ def curve_chart(
     x_label: str,
     y_label: str,
     points: int = 21,
+    fit: bool = False,
 ) -> str | None:
+    """Base and head curves resampled on one x grid (Mermaid lines share their x values).
+
+    ``fit``: the grid and y axis span only the observed range, rounded up to a tenth
+    (calibration curves rarely reach 1), instead of [0, 1].
+    """
     if not head:
         return None
-    grid = np.linspace(0.0, 1.0, points)
-    lines = ([_grid_line(base, x, y, grid)] if base else []) + [_grid_line(head, x, y, grid)]
+    curves = [c for c in (base, head) if c]
+    top = 1.0
+    if fit:
+        seen = [float(p[k]) for c in curves for p in c for k in (x, y)]
+        top = min(1.0, math.ceil(max([*seen, 0.1]) * 10) / 10)
+    grid = np.linspace(0.0, top, points)
+    lines = [_grid_line(c, x, y, grid) for c in curves]
     legend = "grey: base, blue: this branch" if base else "this branch"
-    return xychart(f"{title} ({legend})", x_label, y_label, grid, lines)
+    return xychart(f"{title} ({legend})", x_label, y_label, grid, lines, (0.0, top))
 
 
 def importance_chart(head: list[dict[str, Any]] | None, top: int = 10) -> str | None:
@@ -425,10 +436,13 @@ def _metrics_table(rows: list[MetricRow], base_ref: str) -> str:
 
 
 def _confusion_table(head: dict[str, Any], base: dict[str, Any] | None, base_ref: str) -> str:
+    keys = {"tn", "fp", "fn", "tp"}
     h = head.get("confusion") or {}
     b = (base or {}).get("confusion") or {}
-    if not h:
+    if not keys <= set(h):
         return ""
+    if not keys <= set(b):
+        b = {}
 
     def cell(key: str) -> str:
         if key not in b:
@@ -554,6 +568,8 @@ def sections(inputs: ReportInputs) -> list[Section]:
             "observed_rate",
             "mean predicted probability",
             "observed rate",
+            points=11,
+            fit=True,
         ),
         importance_chart(hp.get("importance")),
     ]
@@ -578,8 +594,9 @@ def sections(inputs: ReportInputs) -> list[Section]:
 def render(inputs: ReportInputs, limit: int | None = None) -> str:
     """The Markdown report; never longer than ``limit`` (GitHub's comment limit by default).
 
-    Over budget, the least important sections are first collapsed, then replaced by a line
-    pointing at the artifacts, and as a last resort the text is cut.
+    Over budget, the least important sections are first collapsed (never the metrics), then
+    the biggest ones are left out with a line pointing at the artifacts, and as a last
+    resort the text is cut.
     """
     limit = limit or inputs.settings.max_chars
     rules = inputs.gate_rules
@@ -614,11 +631,12 @@ def render(inputs: ReportInputs, limit: int | None = None) -> str:
     for item in sorted(parts, key=lambda p: -p.priority):  # collapse, least important first
         if len(text) <= limit:
             break
-        item.collapsed = True
-        text = assemble(parts, [])
+        if item.priority > 0:  # the metrics table always stays open
+            item.collapsed = True
+            text = assemble(parts, [])
     dropped: list[str] = []
-    while len(text) > limit and len(parts) > 1:
-        victim = max(parts, key=lambda p: p.priority)
+    while len(text) > limit and len(parts) > 1:  # then drop the biggest section
+        victim = max((p for p in parts if p.priority > 0), key=lambda p: len(p.body))
         parts.remove(victim)
         dropped.append(victim.title)
         text = assemble(parts, dropped)
@@ -679,7 +697,7 @@ def collect(
         stages = json.loads(stages_file.read_text())
     result = gate(head_metrics, base_metrics, params.gate, override_requested(params.gate))
     inputs = ReportInputs(
-        head_ref=os.environ.get("GITHUB_HEAD_REF") or "this branch",
+        head_ref=os.environ.get("GITHUB_HEAD_REF") or gitio.describe_head(),
         base_ref=base,
         head_sha=head_sha,
         base_sha=base_sha,
@@ -699,10 +717,33 @@ def collect(
     return inputs
 
 
+def render_plots_page(base_sha: str, out_dir: Path) -> Path | None:
+    """`dvc plots diff` against the base: the interactive page uploaded with the artifacts.
+
+    The page loads Vega from a CDN, so it renders in a browser with network access; the
+    PNG figures in the artifact need nothing.
+    """
+    import subprocess
+    import sys
+
+    target = out_dir / "plots"
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "plots", "diff", base_sha, "--out", str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        print(f"report: warning: `dvc plots diff` failed, no plots page:\n{result.stderr}")
+        return None
+    return target / "index.html"
+
+
 def main(params: Params, raw_params: dict[str, Any], base: str) -> GateResult:
     out_dir = params.paths.report
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = collect(params, raw_params, base, out_dir / "stages.json")
+    render_plots_page(inputs.base_sha, out_dir)
     text = render(inputs)
     (out_dir / "report.md").write_text(text)
     (out_dir / "gate.json").write_text(json.dumps(asdict(inputs.gate), indent=2) + "\n")

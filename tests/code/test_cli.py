@@ -13,7 +13,8 @@ runner = CliRunner()
 def test_every_command_has_help():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("fetch", "validate", "prepare", "train", "evaluate", "show"):
+    commands = ("fetch", "validate", "prepare", "train", "evaluate", "show", "repro", "report")
+    for command in (*commands, "gate", "pull-cache"):
         sub = runner.invoke(app, [command, "--help"])
         assert sub.exit_code == 0, sub.output
 

@@ -82,3 +82,15 @@ def test_stage_outputs_do_not_overlap_the_raw_data():
         for out in definition.get("outs", []) + definition.get("metrics", []):
             path = resolve(next(iter(out)) if isinstance(out, dict) else out)
             assert not path.startswith(raw), f"{stage} writes {path} inside {raw}"
+
+
+def test_pr_workflow_uploads_the_report_folder():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "pr.yml").read_text())
+    uploads = [
+        step["with"]["path"]
+        for step in workflow["jobs"]["pipeline"]["steps"]
+        if step.get("uses", "").startswith("actions/upload-artifact@")
+    ]
+    assert uploads, "the pipeline job must upload its report"
+    assert f"{PARAMS['paths']['report']}/" in uploads[0].split()
+    assert f"{Path(PARAMS['paths']['metrics']).parent}/" in uploads[0].split()

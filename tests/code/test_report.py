@@ -1,0 +1,190 @@
+"""The pull-request report and the quality gate: pure functions on small inputs."""
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from mlops.params import GateParams, ReportParams
+from mlops.profile import profile, psi
+from mlops.report import (
+    DataDiff,
+    ReportInputs,
+    compare_metrics,
+    curve_chart,
+    data_diff,
+    gate,
+    override_requested,
+    params_diff,
+    render,
+)
+from mlops.repro import parse
+
+RULES = GateParams(
+    metric="roc_auc", max_drop=0.005, floor=0.65, significant=0.001, override_label="ok"
+)
+BASE = {"roc_auc": 0.70, "log_loss": 0.41, "threshold": 0.3, "confusion": {"tn": 1}}
+
+
+def test_gate_passes_a_small_drop_and_fails_a_large_one():
+    assert gate({"roc_auc": 0.697}, BASE, RULES, False).passed
+    failed = gate({"roc_auc": 0.69}, BASE, RULES, False)
+    assert not failed.passed and not failed.ok
+    assert failed.verdict == "worse"
+    (reason,) = failed.reasons
+    assert "ROC AUC dropped from 0.7000 to 0.6900 (-0.0100)" in reason
+    assert "the most allowed is 0.0050 (gate.max_drop in params.yaml)" in reason
+
+
+def test_gate_floor_applies_without_a_base():
+    result = gate({"roc_auc": 0.6}, None, RULES, False)
+    assert result.verdict == "new"
+    assert "below the floor of 0.6500" in result.reasons[0]
+
+
+def test_gate_knows_lower_is_better():
+    rules = RULES.model_copy(update={"metric": "log_loss", "floor": 0.5})
+    assert gate({"log_loss": 0.40}, BASE, rules, False).verdict == "better"
+    worse = gate({"log_loss": 0.42}, BASE, rules, False)
+    assert not worse.passed
+    assert "log loss rose from 0.4100 to 0.4200" in worse.reasons[0]
+    assert "above the ceiling" in gate({"log_loss": 0.6}, None, rules, False).reasons[0]
+
+
+def test_unchanged_within_significance():
+    assert gate({"roc_auc": 0.7004}, BASE, RULES, False).verdict == "unchanged"
+
+
+def test_override_keeps_the_failure_visible():
+    result = gate({"roc_auc": 0.5}, BASE, RULES, True)
+    assert not result.passed and result.ok
+    assert result.message().endswith("(overridden by label)")
+
+
+def test_unknown_gate_metric_is_explained():
+    with pytest.raises(ValueError, match=r"gate\.metric in params\.yaml is 'auc'"):
+        gate({"roc_auc": 0.7}, BASE, RULES.model_copy(update={"metric": "auc"}), False)
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"), [('["ok", "x"]', True), ('["x"]', False), ("", False), ("{", False)]
+)
+def test_override_comes_from_the_pr_labels(labels, expected):
+    assert override_requested(RULES, {"PR_LABELS": labels}) is expected
+
+
+def test_metric_rows_know_direction_and_significance():
+    rows = {
+        r.name: r
+        for r in compare_metrics({"roc_auc": 0.71, "log_loss": 0.42, "threshold": 0.3}, BASE, 0.001)
+    }
+    assert rows["roc_auc"].change == "better"
+    assert rows["log_loss"].change == "worse"  # lower is better
+    assert rows["threshold"].change == "unchanged"
+    assert list(rows)[:2] == ["log_loss", "roc_auc"] or list(rows)[-1] == "threshold"
+
+
+def test_params_diff_ignores_paths_and_sees_added_keys():
+    head = {"paths": {"model": "b"}, "train": {"lr": 0.2, "new": 1}}
+    base = {"paths": {"model": "a"}, "train": {"lr": 0.1}}
+    assert params_diff(head, base) == [("train.lr", 0.1, 0.2), ("train.new", None, 1)]
+
+
+def test_data_diff_reports_rows_columns_and_drift(params, table_factory):
+    base_table = table_factory(rows=2000, seed=1)
+    head_table = table_factory(rows=2500, seed=2)
+    head_table["temp"] = head_table["temp"] - 60  # a cold month
+    base_v = {"profile": profile(base_table, params.schema)}
+    head_v = {"profile": profile(head_table.assign(extra=1), params.schema)}
+    dvc = "outs:\n- md5: {}.dir\n  path: data\n"
+    diff = data_diff(dvc.format("b" * 32), dvc.format("a" * 32), head_v, base_v)
+    assert diff.changed
+    assert diff.rows == (2000, 2500)
+    assert diff.added_columns == ["extra"]
+    assert diff.drift[0][0] == "temp" and diff.drift[0][1] > 0.2
+    same = dvc.format("a" * 32)
+    assert not data_diff(same, same, head_v, base_v).changed
+
+
+def test_psi_is_zero_for_identical_profiles(params, table_factory):
+    p = profile(table_factory(), params.schema)["features"]
+    assert psi(p["carrier"], p["carrier"]) == 0.0
+    assert psi(p["carrier"], p["temp"]) is None  # different kinds are not comparable
+
+
+def test_curve_chart_puts_base_and_head_on_one_grid():
+    curve = [{"fpr": 0.0, "tpr": 0.0}, {"fpr": 0.5, "tpr": 0.8}, {"fpr": 1.0, "tpr": 1.0}]
+    chart = curve_chart("ROC", curve, curve, "fpr", "tpr", "x", "y", points=5)
+    lines = re.findall(r"line \[(.*)\]", chart)
+    assert len(lines) == 2
+    assert lines[0] == "0, 0.4, 0.8, 0.9, 1"
+    assert chart.startswith("```mermaid") and "xychart-beta" in chart
+
+
+def _inputs(head_params: dict) -> ReportInputs:
+    result = gate({"roc_auc": 0.71}, BASE, RULES, False)
+    return ReportInputs(
+        head_ref="feature",
+        base_ref="main",
+        head_sha="a" * 40,
+        base_sha="b" * 40,
+        head_metrics={
+            "roc_auc": 0.71,
+            "log_loss": 0.4,
+            "confusion": {"tn": 5, "fp": 1, "fn": 2, "tp": 3},
+        },
+        base_metrics=BASE,
+        head_params=head_params,
+        base_params={},
+        data=DataDiff(False, "x", "x"),
+        head_plots={},
+        base_plots={},
+        stages=[{"stage": "train", "status": "ran", "seconds": 3.2}],
+        gate=result,
+        gate_rules=RULES,
+        settings=ReportParams(psi_threshold=0.2, max_chars=60_000),
+    )
+
+
+def test_report_starts_with_the_verdict():
+    text = render(_inputs({"train": {"lr": 0.2}}))
+    assert text.startswith("## ✅ Better: ROC AUC 0.7100 vs 0.7000 on main (+0.0100)")
+    assert "| `train.lr` | – | 0.2000 |" in text
+    assert "| `train` | ran | 3.2 s |" in text
+    assert "| **actual 1** | 2 | 3 |" in text  # base had no full matrix: no deltas
+
+
+def test_long_report_degrades_but_stays_under_the_limit():
+    huge = {"many": {f"p{i}": "x" * 50 for i in range(3000)}}  # ~200k characters of params
+    text = render(_inputs(huge), limit=20_000)
+    assert len(text) <= 20_000
+    assert text.startswith("## ✅ Better")
+    assert "### Metrics" in text
+    assert "Left out to fit GitHub's comment limit: Params changed (3000)" in text
+    assert "Pipeline stages" in text  # small sections survive
+
+
+def test_repro_log_is_parsed_into_stages():
+    lines = [
+        (0.0, "Stage 'validate' is cached - skipping run, checking out outputs\n"),
+        (1.0, "Stage 'prepare' didn't change, skipping\n"),
+        (2.0, "Running stage 'train':\n"),
+        (2.5, "> python -m mlops train\n"),
+        (12.0, "Running stage 'evaluate':\n"),
+    ]
+    stages = parse(lines, finished=20.0)
+    assert [(s["stage"], s["status"]) for s in stages] == [
+        ("validate", "cached"),
+        ("prepare", "skipped"),
+        ("train", "ran"),
+        ("evaluate", "ran"),
+    ]
+    assert stages[2]["seconds"] == 10.0 and stages[3]["seconds"] == 8.0
+    json.dumps(stages)
+
+
+def test_profile_is_plain_json(params, table_factory):
+    text = json.dumps(profile(table_factory(), params.schema))
+    assert "NaN" not in text
+    assert pd.notna(json.loads(text)["target_rate"])

@@ -1,0 +1,157 @@
+"""Run this repository's GitHub workflows for real with `act`, offline, on the host.
+
+A temporary git repository holds a copy of the project (with a fake GitHub remote, so
+`github.repository` is known); jobs run in act's self-hosted mode (`-P
+ubuntu-latest=-self-hosted`), so every `make` target runs as it would on a runner. Remote
+actions that need the network are replaced by the small composite actions in `stubs/`
+(`--local-repository owner/name@sha=stub`); `actions/checkout` is act's own offline copy of
+the repository. The `cml` shim in `shims/` records what would be posted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ACT = Path(sys.executable).parent / "act"
+REPOSITORY = "acme/ml-template"
+STUBS = {
+    "actions/cache": "cache",
+    "actions/upload-artifact": "upload-artifact",
+    "actions/download-artifact": "download-artifact",
+    "iterative/setup-cml": "setup-cml",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+def copy_project(target: Path) -> Path:
+    """A git repository on `main` holding the project's tracked files as they are now."""
+    target.mkdir(parents=True, exist_ok=True)
+    files = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in filter(None, files.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    git(target, "init", "-q", "-b", "main")
+    git(target, "config", "user.email", "ci@example.com")
+    git(target, "config", "user.name", "CI")
+    git(target, "remote", "add", "origin", f"https://github.com/{REPOSITORY}.git")
+    return target
+
+
+def uses_of(workflow: Path) -> set[str]:
+    found = set()
+    for job in yaml.safe_load(workflow.read_text())["jobs"].values():
+        for step in job.get("steps", []):
+            if "uses" in step:
+                found.add(step["uses"].split("#")[0].strip())
+    return found
+
+
+def local_repositories(workflow: Path) -> list[str]:
+    """`--local-repository` arguments: each pinned remote action -> its stub."""
+    args = []
+    for uses in sorted(uses_of(workflow)):
+        name = uses.split("@")[0]
+        if name in STUBS:
+            args += ["--local-repository", f"{uses}={HERE / 'stubs' / STUBS[name]}"]
+    return args
+
+
+def pull_request_event(
+    number: int, head: str, labels: list[str] | None = None, fork: bool = False
+) -> dict:
+    head_repo = "someone/ml-template-fork" if fork else REPOSITORY
+    return {
+        "action": "synchronize",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "head": {"ref": head, "repo": {"full_name": head_repo}},
+            "base": {"ref": "main", "repo": {"full_name": REPOSITORY}},
+            "labels": [{"name": name} for name in labels or []],
+        },
+        "repository": {"full_name": REPOSITORY},
+    }
+
+
+@dataclass
+class ActRun:
+    returncode: int
+    output: str
+    comments: list[str]  # Markdown the cml shim was given, in call order
+    cml_calls: list[list[str]]
+    artifacts: Path
+
+    def summary(self) -> str:
+        """What the jobs wrote to their job summaries, as act echoes it."""
+        return "\n".join(re.findall(r"Summary - (.*)", self.output))
+
+
+def run_workflow(
+    repo: Path,
+    workflow: str,
+    event_name: str,
+    event: dict,
+    work: Path,
+    job: str | None = None,
+    cache_store: Path | None = None,
+    timeout: int = 900,
+) -> ActRun:
+    """Run ``workflow`` in ``repo`` for ``event`` with act; collect output, comments, artifacts."""
+    work.mkdir(parents=True, exist_ok=True)
+    event_file = work / "event.json"
+    event_file.write_text(json.dumps(event))
+    shim_dir, artifacts = work / "cml", work / "artifacts"
+    workflow_path = repo / ".github" / "workflows" / workflow
+    command = [
+        str(ACT),
+        event_name,
+        "-W",
+        str(workflow_path),
+        "-e",
+        str(event_file),
+        "-P",
+        "ubuntu-latest=-self-hosted",
+        "--env",
+        f"CML_SHIM_DIR={shim_dir}",
+        "--env",
+        f"CML_SHIM_BIN={HERE / 'shims'}",
+        "--env",
+        f"ACT_ARTIFACTS={artifacts}",
+        "--env",
+        f"ACT_CACHE_STORE={cache_store or ''}",
+        *local_repositories(workflow_path),
+    ]
+    if job:
+        command += ["-j", job]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    env.pop("VIRTUAL_ENV", None)  # the job makes its own .venv, as on a runner
+    result = subprocess.run(
+        command, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    calls = sorted(shim_dir.glob("call-*.args"), key=lambda p: int(p.stem.split("-")[1]))
+    return ActRun(
+        returncode=result.returncode,
+        output=result.stdout + result.stderr,
+        comments=[p.with_suffix(".md").read_text() for p in calls if p.with_suffix(".md").exists()],
+        cml_calls=[p.read_text().splitlines() for p in calls],
+        artifacts=artifacts,
+    )

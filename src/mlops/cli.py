@@ -237,6 +237,15 @@ def gate(base: BaseOption = "main", params: ParamsOption = DEFAULT_PARAMS) -> No
         raise typer.Exit(1)
 
 
+def _register_subcommands() -> None:
+    from mlops.serving_cli import app as service_app
+
+    app.add_typer(service_app, name="service", help="Build, serve, smoke-test and deploy.")
+
+
+_register_subcommands()
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlops.serve_params import ServeParams
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -139,6 +141,7 @@ class Params(_Section):
     evaluate: EvaluateParams
     gate: GateParams
     report: ReportParams
+    serve: ServeParams = Field(default_factory=ServeParams)
 
     @property
     def schema(self) -> SchemaParams:  # type: ignore[override]

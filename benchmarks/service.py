@@ -1,0 +1,365 @@
+"""Benchmark of the prediction service against two baselines measured in the same run.
+
+    make bench-service        (after `make bento`)
+
+On 127.0.0.1, with a bounded load generator (a fixed number of keep-alive connections for a
+fixed time), it measures single-record throughput and p50/p99 latency at 1, 16 and 64
+connections, and the batch endpoint's rows/s, for:
+
+- the BentoML service (the built bento, `bentoml serve <name>:latest`);
+- baseline "limit": the model's in-process `predict_proba` (no HTTP at all);
+- baseline "fastapi": a minimal FastAPI/uvicorn app serving the same model (one process,
+  no batching, no logging).
+
+It also records cold start (process start to /readyz answering 200) and server memory (RSS
+of the server's process tree), and writes everything to benchmarks/service.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psutil
+from threadpoolctl import threadpool_limits
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from mlops import model_io  # noqa: E402
+from mlops.localserver import HOST, free_port, running  # noqa: E402
+from mlops.serving import Predictor, example_record, load_config, md5_of  # noqa: E402
+
+CONCURRENCY = (1, 16, 64)
+TARGET = {"rps": 800, "p99_ms": 50, "connections": 16}
+
+
+# --------------------------------------------------------------------------- the records
+def sample_records(params: Any, n: int = 2000) -> list[dict[str, Any]]:
+    """Real rows of the test window when the pipeline ran, else valid synthetic ones."""
+    test = params.paths.split / "test.parquet"
+    if test.exists():
+        table = pd.read_parquet(test)[params.schema.feature_names].sample(n, random_state=0)
+        table = table.astype(object).where(table.notna(), None)
+        records = table.to_dict("records")
+        for record in records:
+            for name, spec in params.schema.features.items():
+                if spec.type == "int" and record[name] is not None:
+                    record[name] = int(record[name])
+                elif spec.type == "float" and record[name] is not None:
+                    record[name] = float(record[name])
+        return records
+    return [example_record(params.schema)] * n
+
+
+# --------------------------------------------------------------------------- load generator
+def _request(port: int, path: str, body: bytes) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def _connection(
+    port: int, requests: list[bytes], stop_at: float, warm_until: float, out: dict[str, Any]
+) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    i = 0
+    try:
+        while (now := time.perf_counter()) < stop_at:
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            done = time.perf_counter()
+            if now >= warm_until:
+                out["latencies"].append(done - now)
+                if status != 200:
+                    out["errors"] += 1
+    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        out["errors"] += 1
+        out["failure"] = repr(exc)
+    finally:
+        writer.close()
+
+
+def load(
+    port: int, path: str, bodies: list[bytes], connections: int, seconds: float, warmup: float
+) -> dict[str, Any]:
+    """`connections` keep-alive connections, each sending requests back to back."""
+    requests = [_request(port, path, body) for body in bodies]
+    out: dict[str, Any] = {"latencies": [], "errors": 0}
+
+    async def main() -> None:
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(
+                _connection(
+                    port, requests[c:] + requests[:c], start + warmup + seconds,
+                    start + warmup, out,
+                )
+                for c in range(connections)
+            )
+        )  # fmt: skip
+
+    asyncio.run(main())
+    return summarize(out["latencies"], seconds, out["errors"])
+
+
+def summarize(latencies: list[float], seconds: float, errors: int = 0) -> dict[str, Any]:
+    ms = np.array(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "rps": round(len(latencies) / seconds, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2) if len(ms) else math.nan,
+        "p99_ms": round(float(np.percentile(ms, 99)), 2) if len(ms) else math.nan,
+        "errors": errors,
+    }
+
+
+# --------------------------------------------------------------------------- baselines
+def in_process(
+    predictor: Predictor, records: list[dict[str, Any]], seconds: float, batch: int
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < stop_at:
+        chunk = [records[(i + k) % len(records)] for k in range(batch)]
+        i += batch
+        start = time.perf_counter()
+        predictor.model.predict_proba(predictor.frame(chunk))
+        latencies.append(time.perf_counter() - start)
+    result = summarize(latencies, seconds)
+    result["rows_per_s"] = round(result["rps"] * batch, 1)
+    return result
+
+
+FASTAPI_APP = """
+import os
+import pandas as pd
+from fastapi import FastAPI
+from mlops import model_io
+from mlops.serving import load_config, record_model
+from pathlib import Path
+
+params, _ = load_config(os.environ["MLOPS_PARAMS"])
+Record = record_model(params.schema)
+model = model_io.load(Path(os.environ["BENCH_MODEL"]))
+threshold = params.evaluate.threshold
+app = FastAPI()
+
+
+@app.get("/readyz")
+def readyz():
+    return {}
+
+
+@app.post("/predict")
+def predict(record: Record):
+    p = float(model.predict_proba(pd.DataFrame([record.model_dump()]))[0, 1])
+    return {"probability": p, "label": int(p >= threshold)}
+
+
+@app.post("/predict_batch")
+def predict_batch(records: list[Record]):
+    frame = pd.DataFrame([r.model_dump() for r in records])
+    return {"probability": model.predict_proba(frame)[:, 1].round(6).tolist()}
+"""
+
+
+def memory_mb(pid: int) -> float:
+    try:
+        parent = psutil.Process(pid)
+        processes = [parent, *parent.children(recursive=True)]
+        return round(sum(p.memory_info().rss for p in processes) / 2**20, 1)
+    except psutil.Error:
+        return math.nan
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by the server's process tree (user + system)."""
+    try:
+        parent = psutil.Process(pid)
+        processes = [parent, *parent.children(recursive=True)]
+        return sum(sum(p.cpu_times()[:2]) for p in processes)
+    except psutil.Error:
+        return math.nan
+
+
+def measure_server(
+    name: str,
+    command: list[str],
+    port: int,
+    bodies: list[bytes],
+    batch_body: bytes,
+    batch_rows: int,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    workdir: Path,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    with running(command, f"http://{HOST}:{port}", workdir / f"{name}.log", 180, env=env) as server:
+        result["cold_start_s"] = round(server.ready_after, 2)
+        for connections in CONCURRENCY:
+            print(f"  {name}: {connections} connection(s), {args.seconds:.0f} s ...", flush=True)
+            before = cpu_seconds(server.process.pid)
+            result[f"c{connections}"] = run = load(
+                port, "/predict", bodies, connections, args.seconds, args.warmup
+            )
+            used = cpu_seconds(server.process.pid) - before  # warm-up included
+            run["server_cpu_ms_per_request"] = round(
+                1000 * used / max(1.0, run["requests"] * (1 + args.warmup / args.seconds)), 2
+            )
+        print(f"  {name}: batch of {batch_rows} rows, 2 connections ...", flush=True)
+        batch = load(port, "/predict_batch", [batch_body], 2, args.seconds, args.warmup)
+        batch["rows_per_s"] = round(batch["rps"] * batch_rows, 1)
+        result["batch"] = batch
+        result["memory_mb"] = memory_mb(server.process.pid)
+    return result
+
+
+# --------------------------------------------------------------------------- report
+def table(results: dict[str, Any]) -> str:
+    bento, fast, limit = results["bentoml"], results["fastapi"], results["in_process"]
+    lines = [
+        "| measure | BentoML service | FastAPI baseline | in-process limit | "
+        "vs FastAPI | vs limit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in CONCURRENCY:
+        b, f = bento[f"c{c}"], fast[f"c{c}"]
+        lines.append(
+            f"| single record, {c} conn: req/s | {b['rps']:.0f} | {f['rps']:.0f} | "
+            f"{limit['single']['rps']:.0f} | {b['rps'] / f['rps']:.2f} | "
+            f"{b['rps'] / limit['single']['rps']:.2f} |"
+        )
+        lines.append(
+            f"| single record, {c} conn: p50 / p99 ms | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} | "
+            f"{f['p50_ms']:.1f} / {f['p99_ms']:.1f} | {limit['single']['p50_ms']:.1f} / "
+            f"{limit['single']['p99_ms']:.1f} | | |"
+        )
+        lines.append(f"| single record, {c} conn: errors | {b['errors']} | {f['errors']} | 0 | | |")
+        lines.append(
+            f"| single record, {c} conn: server CPU ms / request | "
+            f"{b['server_cpu_ms_per_request']:.1f} | {f['server_cpu_ms_per_request']:.1f} | | | |"
+        )
+    b, f, lim = bento["batch"], fast["batch"], limit["batch"]
+    lines.append(
+        f"| batch of {results['batch_rows']}: rows/s | {b['rows_per_s']:.0f} | "
+        f"{f['rows_per_s']:.0f} | {lim['rows_per_s']:.0f} | "
+        f"{b['rows_per_s'] / f['rows_per_s']:.2f} | {b['rows_per_s'] / lim['rows_per_s']:.2f} |"
+    )
+    lines.append(
+        f"| cold start to /readyz, s | {bento['cold_start_s']:.1f} | "
+        f"{fast['cold_start_s']:.1f} | | | |"
+    )
+    lines.append(
+        f"| server memory (RSS), MiB | {bento['memory_mb']:.0f} | {fast['memory_mb']:.0f} | | | |"
+    )
+    return "\n".join(lines)
+
+
+def verdict(results: dict[str, Any]) -> str:
+    at = results["bentoml"][f"c{TARGET['connections']}"]
+    ok = at["rps"] >= TARGET["rps"] and at["p99_ms"] <= TARGET["p99_ms"] and at["errors"] == 0
+    return (
+        f"target at {TARGET['connections']} connections: >= {TARGET['rps']} req/s, p99 <= "
+        f"{TARGET['p99_ms']} ms, 0 errors -> measured {at['rps']:.0f} req/s, p99 "
+        f"{at['p99_ms']:.1f} ms, {at['errors']} errors: {'MET' if ok else 'NOT MET'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured time per load")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured time per load")
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "service.json")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+
+    params, serve = load_config(args.params)
+    model_path = params.paths.model
+    if not model_path.exists():
+        sys.exit(f"{model_path} not found: run `make bento` first (it also trains the model)")
+    model = model_io.load(model_path)
+    predictor = Predictor(model, params.schema, params.evaluate.threshold, "bench")
+    records = sample_records(params)
+    batch_rows = min(1000, serve.max_batch_records)
+    bodies = [json.dumps(r).encode() for r in records]
+    batch_body = json.dumps({"records": records[:batch_rows]}).encode()
+
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "model_md5": md5_of(model_path),
+        "seconds_per_load": args.seconds,
+        "batch_rows": batch_rows,
+        "target": TARGET,
+    }
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-service-"))
+    env = {
+        "MLOPS_PARAMS": str(args.params.resolve()),
+        "MLOPS_PREDICTION_LOG": str(workdir / "predictions.jsonl"),
+        "BENTOML_DO_NOT_TRACK": "True",
+    }
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    port = free_port()
+    print(f"BentoML service ({serve.name}:latest) ...", flush=True)
+    results["bentoml"] = measure_server(
+        "bentoml",
+        [bentoml, "serve", f"{serve.name}:latest", "--host", HOST, "--port", str(port)],
+        port, bodies, batch_body, batch_rows, args, env, workdir,
+    )  # fmt: skip
+
+    app = workdir / "fastapi_app.py"
+    app.write_text(FASTAPI_APP)
+    port = free_port()
+    print("FastAPI/uvicorn baseline ...", flush=True)
+    results["fastapi"] = measure_server(
+        "fastapi",
+        [sys.executable, "-m", "uvicorn", "fastapi_app:app", "--host", HOST, "--port",
+         str(port), "--log-level", "warning", "--app-dir", str(workdir)],
+        port, bodies, batch_body, batch_rows, args,
+        {**env, "BENCH_MODEL": str(model_path.resolve()), "OMP_NUM_THREADS": "1"}, workdir,
+    )  # fmt: skip
+
+    # one OpenMP thread, like the service's model thread: spinning threads only steal CPU
+    print("baseline in-process predict_proba (1 row, then a batch) ...", flush=True)
+    with threadpool_limits(limits=serve.model_threads):
+        results["in_process"] = {
+            "single": in_process(predictor, records, args.seconds, 1),
+            "batch": in_process(predictor, records, args.seconds, batch_rows),
+        }
+
+    results["table"] = table(results)
+    results["verdict"] = verdict(results)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n" + results["table"] + "\n\n" + results["verdict"])
+    print(f"\nresults: {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Fixtures of the service tests: a small real model in a throwaway project and server.
+
+Nothing here touches the repository's models/, dvc.lock or the user's BentoML store: a
+session-wide temporary project holds params.yaml (the repository's, with paths and a
+`serve` section pointed inside it), a model trained on a synthetic table, a dvc.lock that
+records its MD5 and a private BENTOML_HOME. Servers run on 127.0.0.1 with a free port and
+are stopped on every exit path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops import model_io
+from mlops.localserver import HOST, Server, bentoml_command, free_port, running
+from mlops.serving import md5_of
+from mlops.train import train
+from tests.conftest import ROOT, make_table
+
+MAX_BATCH = 50
+SERVICE = "mlops.service:ModelService"
+
+
+@dataclass
+class Project:
+    root: Path
+    params: Path
+    env: dict[str, str]
+    log: Path
+
+    def write_lock(self, md5: str) -> None:
+        lock = {
+            "schema": "2.0",
+            "stages": {
+                "validate": {"deps": [{"path": "data", "md5": "0" * 32 + ".dir"}]},
+                "train": {"outs": [{"path": "models/model.skops", "md5": md5}]},
+            },
+        }
+        (self.root / "dvc.lock").write_text(yaml.safe_dump(lock))
+
+
+def write_params(root: Path, **serve: Any) -> Path:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["serve"] = {
+        "max_batch_records": MAX_BATCH,
+        "prediction_log": "logs/predictions.jsonl",
+        **serve,
+    }
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_model(params):
+    small = params.train.model_copy(update={"hist_gradient_boosting": {"max_iter": 20}})
+    return train(make_table(params), params.schema, small)
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory, small_model) -> Iterator[Project]:
+    """A throwaway project with the model imported into a private BentoML store."""
+    root = tmp_path_factory.mktemp("service")
+    params_path = write_params(root)
+    model_path = root / "models" / "model.skops"
+    model_io.save(small_model, model_path)
+    project = Project(
+        root=root,
+        params=params_path,
+        env={
+            "BENTOML_HOME": str(root / "bentoml"),
+            "MLOPS_PARAMS": str(params_path),
+            "BENTOML_DO_NOT_TRACK": "True",
+        },
+        log=root / "logs" / "predictions.jsonl",
+    )
+    project.write_lock(md5_of(model_path))
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in project.env.items():
+            mp.setenv(key, value)
+        mp.chdir(root)
+        from mlops.bento import import_model
+        from mlops.serving import load_config
+
+        import_model(*load_config(params_path))
+    yield project
+
+
+def serve(project: Project, log_name: str, **env: str):
+    port = free_port()
+    return running(
+        bentoml_command(SERVICE, port),
+        f"http://{HOST}:{port}",
+        project.root / log_name,
+        timeout=90,
+        env={**project.env, **env},
+        cwd=project.root,
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def server(project: Project) -> Iterator[Server]:
+    """The service from source, running on 127.0.0.1 for the whole session."""
+    with serve(project, "server.log") as running_server:
+        yield running_server
+
+
+@pytest.fixture(scope="session")
+def example(params) -> dict[str, Any]:
+    from mlops.serving import example_record
+
+    return example_record(params.schema)

@@ -1,0 +1,225 @@
+"""The service's logic without a server: request schema, model identity, prediction,
+batching, logging and settings."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pandas as pd
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from mlops import model_io
+from mlops.params import ParamsError, parse_params
+from mlops.serving import (
+    MicroBatcher,
+    ModelMismatchError,
+    PredictionLog,
+    Predictor,
+    example_record,
+    load_config,
+    locked_md5,
+    md5_of,
+    read_log,
+    record_model,
+    verify_model,
+)
+from mlops.validation import feature_schema
+from tests.conftest import ROOT
+from tests.service.conftest import write_params
+
+
+# --------------------------------------------------------------------------- request schema
+def test_request_fields_are_the_features_the_pipeline_validates(params):
+    record = record_model(params.schema)
+    assert list(record.model_fields) == list(feature_schema(params.schema).columns)
+
+
+def test_a_feature_added_to_params_appears_in_the_request(params):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["schema"]["features"]["seats"] = {"type": "int", "min": 1, "max": 900}
+    record = record_model(parse_params(raw).schema)
+    assert "seats" in record.model_fields
+    example = example_record(parse_params(raw).schema)
+    with pytest.raises(ValidationError, match="seats"):
+        record.model_validate({**example, "seats": 0})
+    with pytest.raises(ValidationError, match="seats"):
+        record.model_validate({k: v for k, v in example.items() if k != "seats"})
+
+
+def test_example_is_valid_for_the_request_and_the_pipeline_schema(params):
+    example = example_record(params.schema)
+    record_model(params.schema).model_validate(example)
+    feature_schema(params.schema).validate(pd.DataFrame([example]), lazy=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"hour": "17"}, "hour"),  # wrong type (strict: no string -> int)
+        ({"hour": 17.5}, "hour"),
+        ({"hour": 24}, "hour"),  # out of the schema's range
+        ({"distance": math.nan}, "distance"),
+        ({"temp": math.inf}, "temp"),
+        ({"carrier": 9}, "carrier"),
+        ({"carrier": ""}, "carrier"),
+        ({"carrier": "x" * 1000}, "carrier"),
+        ({"distance": None}, "distance"),  # not nullable
+        ({"surprise": 1}, "surprise"),  # extra field
+    ],
+)
+def test_bad_records_are_refused_naming_the_field(params, change, field):
+    record = record_model(params.schema)
+    with pytest.raises(ValidationError) as info:
+        record.model_validate({**example_record(params.schema), **change})
+    assert field in {str(part) for error in info.value.errors() for part in error["loc"]}
+
+
+def test_nullable_features_accept_null_but_are_required(params):
+    record = record_model(params.schema)
+    example = example_record(params.schema)
+    assert record.model_validate({**example, "wind_gust": None}).wind_gust is None
+    with pytest.raises(ValidationError, match="wind_gust"):
+        record.model_validate({k: v for k, v in example.items() if k != "wind_gust"})
+
+
+# --------------------------------------------------------------------------- settings
+def test_serve_section_is_read_and_checked(tmp_path):
+    _, serve = load_config(write_params(tmp_path, workers=2, batching=False))
+    assert (serve.workers, serve.batching, serve.max_batch_records) == (2, False, 50)
+    with pytest.raises(ParamsError, match=r"serve\.workers"):
+        load_config(write_params(tmp_path, workers=0))
+
+
+def test_params_without_serve_section_use_defaults():
+    _, serve = load_config(ROOT / "params.yaml")
+    assert serve.max_batch_records >= 1
+
+
+# --------------------------------------------------------------------------- model identity
+def _lock(tmp_path, md5):
+    lock = tmp_path / "dvc.lock"
+    lock.write_text(
+        yaml.safe_dump({"stages": {"train": {"outs": [{"path": "m.skops", "md5": md5}]}}})
+    )
+    return lock
+
+
+def test_model_matching_dvc_lock_is_accepted(tmp_path, small_model):
+    path = tmp_path / "m.skops"
+    model_io.save(small_model, path)
+    lock = _lock(tmp_path, md5_of(path))
+    assert verify_model(tmp_path / "m.skops", lock) == md5_of(path)
+
+
+def test_model_not_matching_dvc_lock_is_refused(tmp_path, small_model, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model_io.save(small_model, tmp_path / "m.skops")
+    lock = _lock(tmp_path, "0" * 32)
+    with pytest.raises(ModelMismatchError, match=r"refusing to serve .*0{32}.*make run"):
+        verify_model(tmp_path / "m.skops", lock)
+
+
+def test_missing_lock_or_entry_says_what_to_do(tmp_path):
+    with pytest.raises(ModelMismatchError, match="make run"):
+        locked_md5(tmp_path / "dvc.lock", tmp_path / "m.skops")
+    lock = _lock(tmp_path, "0" * 32)
+    with pytest.raises(ModelMismatchError, match=r"records no out '.*other\.skops'"):
+        locked_md5(lock, tmp_path / "other.skops")
+
+
+# --------------------------------------------------------------------------- prediction
+def test_predictor_labels_with_the_threshold_and_flags_unknown_categories(params, small_model):
+    predictor = Predictor(small_model, params.schema, threshold=0.5, version="v")
+    example = {**example_record(params.schema), "dest": min(predictor.known["dest"])}
+    unknown = {**example, "carrier": "ZZ", "dest": "NOWHERE"}
+    results = predictor.predict([example, unknown, {**example, "wind_gust": None}])
+    assert len(results) == 3
+    assert all(0 <= r["probability"] <= 1 for r in results)
+    for result in results:
+        expected = "delayed" if result["probability"] >= 0.5 else "on_time"
+        assert result["label"] == expected
+    assert results[0]["unknown_categories"] == {}
+    assert results[1]["unknown_categories"] == {"carrier": "ZZ", "dest": "NOWHERE"}
+    assert predictor.predict([]) == []
+
+
+def test_predictor_gives_what_the_pipeline_gives(params, small_model):
+    from tests.conftest import make_table
+
+    table = make_table(params, rows=50, seed=3)[params.schema.feature_names]
+    records = table.to_dict("records")
+    predictor = Predictor(small_model, params.schema, threshold=0.3, version="v")
+    got = [r["probability"] for r in predictor.predict(records)]
+    expected = small_model.predict_proba(table)[:, 1]
+    assert got == pytest.approx(expected, abs=1e-6)
+
+
+# --------------------------------------------------------------------------- batching
+def test_micro_batcher_merges_concurrent_requests():
+    calls: list[int] = []
+
+    def double(items):
+        calls.append(len(items))
+        return [2 * i for i in items]
+
+    async def main():
+        batcher = MicroBatcher(double, max_batch_size=8)
+        results = await asyncio.gather(*(batcher.submit(i) for i in range(20)))
+        await batcher.close()
+        return results
+
+    assert asyncio.run(main()) == [2 * i for i in range(20)]
+    assert sum(calls) == 20
+    assert len(calls) < 20  # merged
+    assert max(calls) <= 8
+
+
+def test_micro_batcher_error_reaches_every_waiting_request():
+    def broken(items):
+        raise RuntimeError("model failed")
+
+    async def main():
+        batcher = MicroBatcher(broken)
+        results = await asyncio.gather(
+            *(batcher.submit(i) for i in range(3)), return_exceptions=True
+        )
+        await batcher.close()
+        return results
+
+    assert all(isinstance(r, RuntimeError) for r in asyncio.run(main()))
+
+
+# --------------------------------------------------------------------------- logging
+def test_prediction_log_appends_one_json_line_per_prediction(tmp_path):
+    log = PredictionLog(tmp_path / "logs" / "p.jsonl")
+    results = [{"probability": 0.4, "label": "delayed", "unknown_categories": {"c": "ZZ"}}]
+    log.write([{"a": 1.0, "b": math.nan}], results, version="v1", request_ids=["r1"])
+    log.write([{"a": 2.0, "b": None}], results, version="v1", request_ids=["r2"])
+    log.close()
+    lines = read_log(tmp_path / "logs" / "p.jsonl")
+    assert [line["request_id"] for line in lines] == ["r1", "r2"]
+    assert lines[0]["features"] == {"a": 1.0, "b": None}
+    assert lines[0]["unknown_categories"] == ["c"]
+    assert {"timestamp", "model_version", "probability", "prediction"} <= set(lines[0])
+
+
+def test_unwritable_prediction_log_says_what_to_set(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match="prediction_log"):
+        PredictionLog(blocker / "p.jsonl")
+
+
+def test_model_thread_limits_openmp_to_the_configured_threads():
+    from threadpoolctl import threadpool_info
+
+    from mlops.serving import model_executor
+
+    with model_executor(1) as executor:
+        pools = executor.submit(threadpool_info).result()
+    openmp = [p for p in pools if p["user_api"] == "openmp"]
+    assert openmp, "scikit-learn's OpenMP runtime should be loaded"
+    assert all(p["num_threads"] == 1 for p in openmp)

@@ -31,9 +31,9 @@ from typing import Annotated, Any, Optional
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from mlops.params import DEFAULT_PARAMS, Params, ParamsError, SchemaParams, parse_params
+from mlops.params import DEFAULT_PARAMS, Params, SchemaParams, load_params
 from mlops.serve_params import ServeParams
 
 MAX_CATEGORY_LENGTH = 100
@@ -41,39 +41,10 @@ MAX_CATEGORY_LENGTH = 100
 
 # --------------------------------------------------------------------------- configuration
 def load_config(path: Path | str = DEFAULT_PARAMS) -> tuple[Params, ServeParams]:
-    """The pipeline's params and the service's settings, both from ``params.yaml``.
-
-    Until :class:`mlops.params.Params` has a ``serve`` field, the ``serve`` section is split
-    off here before the rest goes through the one typed loader (:func:`parse_params`).
-    """
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ParamsError(
-            f"{path} not found: run from the repository root or set MLOPS_PARAMS"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{path} must hold a mapping of sections, got {type(raw).__name__}")
-    if "serve" in Params.model_fields:  # pragma: no cover - once params.py knows `serve`
-        params = parse_params(raw, source=str(path))
-        return params, params.serve  # type: ignore[attr-defined]
-    section = raw.pop("serve", None) or {}
-    params = parse_params(raw, source=str(path))
-    try:
-        serve = ServeParams.model_validate(section)
-    except ValidationError as exc:
-        problems = "\n".join(
-            f"  - serve.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ParamsError(
-            f"{path} does not match the expected parameters:\n{problems}\n"
-            "Fix these keys (see src/mlops/serve_params.py for what each one means)."
-        ) from None
-    return params, serve
+    """The pipeline's params and the service's settings (section ``serve``) of ``params.yaml``,
+    read by the one typed loader."""
+    params = load_params(path)
+    return params, params.serve
 
 
 # --------------------------------------------------------------------------- request schema

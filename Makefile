@@ -115,3 +115,33 @@ deploy-notice: ## Say (as a GitHub notice) that no real deploy target is configu
 
 release: install ## Record the live model as a GitHub release model-<version> (needs gh)
 	$(RUN) mlops service release --image "$(DEPLOY_IMAGE)"
+
+# --- production monitoring (Evidently) -----------------------------------------------------
+REPLAY_URL ?= http://127.0.0.1:3000
+REPLAY_SERVE ?=
+REPLAY_MONTH ?=
+MONITOR_LOGS ?=
+MONITOR_LABELS ?=
+MONITOR_SUMMARY ?=
+REPORT_URL ?=
+GH ?= gh
+
+.PHONY: monitor replay alert retrain bench-monitor
+
+monitor: repro ## Drift report: prediction log vs training window -> monitor-report/ (html, json, md)
+	$(RUN) mlops monitor $(if $(MONITOR_LOGS),--logs "$(MONITOR_LOGS)") \
+		$(if $(MONITOR_LABELS),--labels "$(MONITOR_LABELS)") $(if $(REPORT_URL),--report-link "$(REPORT_URL)")
+
+replay: repro ## Replay a later month against the service at REPLAY_URL (or REPLAY_SERVE=latest)
+	$(RUN) mlops replay $(if $(REPLAY_SERVE),--serve "$(REPLAY_SERVE)",--url "$(REPLAY_URL)") \
+		$(if $(REPLAY_MONTH),--month "$(REPLAY_MONTH)")
+
+alert: install ## Open, update or close the one drift issue from monitor-report/summary.json (gh)
+	$(RUN) mlops alert --gh "$(GH)" $(if $(REPORT_URL),--report-url "$(REPORT_URL)") \
+		$(if $(MONITOR_SUMMARY),--summary "$(MONITOR_SUMMARY)")
+
+retrain: data ## Move the training window forward, reproduce, open one retraining PR (gh)
+	$(RUN) mlops retrain --gh "$(GH)" $(if $(REPORT_URL),--report-url "$(REPORT_URL)")
+
+bench-monitor: install ## Benchmark the monitor on 1M and 10M logged rows -> benchmarks/monitor.json
+	$(RUN) python benchmarks/monitor.py

@@ -238,9 +238,17 @@ def gate(base: BaseOption = "main", params: ParamsOption = DEFAULT_PARAMS) -> No
 
 
 def _register_subcommands() -> None:
+    from mlops import monitor_cli
     from mlops.serving_cli import app as service_app
 
     app.add_typer(service_app, name="service", help="Build, serve, smoke-test and deploy.")
+    for command in (
+        monitor_cli.monitor,
+        monitor_cli.replay,
+        monitor_cli.alert,
+        monitor_cli.retrain,
+    ):
+        app.command()(command)
 
 
 _register_subcommands()

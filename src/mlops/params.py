@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlops.monitor_params import MonitorParams
 from mlops.serve_params import ServeParams
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -142,6 +143,7 @@ class Params(_Section):
     gate: GateParams
     report: ReportParams
     serve: ServeParams = Field(default_factory=ServeParams)
+    monitor: MonitorParams = Field(default_factory=MonitorParams)
 
     @property
     def schema(self) -> SchemaParams:  # type: ignore[override]

@@ -1,0 +1,281 @@
+"""Command line of production monitoring: monitor, replay, alert.
+
+Registered in ``mlops.cli`` as ``uv run mlops monitor ...``; also runs on its own:
+``python -m mlops.monitor_cli --help``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlops.params import DEFAULT_PARAMS, ParamsError
+
+app = typer.Typer(
+    help="Production monitoring: drift report, replayed traffic, the drift alert issue.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read", dir_okay=False)]
+
+
+def _friendly(command: Callable[..., None]) -> Callable[..., None]:
+    """Errors a user can fix: one message naming the command, exit code 1, no traceback."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        from mlops.localserver import ServerError
+        from mlops.monitor import AlertError, MonitorError
+        from mlops.replay import ReplayError
+
+        try:
+            command(*args, **kwargs)
+        except (
+            ServerError,
+            ParamsError,
+            FileNotFoundError,
+            ValueError,
+            MonitorError,
+            ReplayError,
+            AlertError,
+        ) as exc:
+            print(f"error in `monitor {command.__name__}`: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
+
+    return run
+
+
+def _append(env: str, text: str) -> None:
+    target = os.environ.get(env)
+    if target:
+        with Path(target).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+@app.command()
+@_friendly
+def monitor(
+    logs: Annotated[
+        str | None, typer.Option(help="log file, folder or fsspec URL [default: monitor.logs]")
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option(help="late labels (JSON lines) [default: monitor.labels]")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder [default: monitor.out]")] = None,
+    report_link: Annotated[
+        str | None, typer.Option(help="URL of the published report, quoted in summary.md")
+    ] = None,
+    fail_on_drift: Annotated[bool, typer.Option(help="exit 2 when the verdict is drift")] = False,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Compare the prediction log with the training window: report.html, summary.json/.md."""
+    from mlops import monitor as stage
+    from mlops.monitor_params import load_config
+
+    p, m = load_config(params)
+    summary = stage.main(p, m, logs, labels, out, report_link)
+    folder = out or m.out
+    markdown = (folder / "summary.md").read_text()
+    _append("GITHUB_STEP_SUMMARY", markdown + "\n")
+    _append("GITHUB_OUTPUT", f"verdict={summary['verdict']}\n")
+    print(markdown)
+    print(f"monitor: verdict {summary['verdict']}; report {folder / 'report.html'}")
+    if fail_on_drift and summary["verdict"] == "drift":
+        raise typer.Exit(2)
+
+
+@app.command()
+@_friendly
+def replay(
+    url: Annotated[str, typer.Option(help="base URL of the running service")] = (
+        "http://127.0.0.1:3000"
+    ),
+    month: Annotated[
+        str | None, typer.Option(help="month to replay, YYYY-MM [default: monitor.replay.month]")
+    ] = None,
+    run_date: Annotated[
+        str | None, typer.Option(help="date choosing the month when none is set [default: today]")
+    ] = None,
+    requests: Annotated[
+        int | None, typer.Option(help="records to send [default: monitor.replay.requests]")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="requests per second [default: monitor.replay.rate]")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="late labels file to append [default: monitor.labels]")
+    ] = None,
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            help="start this bento (e.g. flight-delay:latest) on 127.0.0.1 for the replay, "
+            "logging to monitor.logs, and stop it after; default: use the service at --url"
+        ),
+    ] = None,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Replay a later month of the data against the service; write late labels."""
+    from mlops import replay as stage
+    from mlops.monitor_params import load_config
+
+    p, m = load_config(params)
+    settings = m.replay.model_copy(
+        update={
+            k: v
+            for k, v in {"month": month, "requests": requests, "rate": rate}.items()
+            if v is not None
+        }
+    )
+    table = stage.load_window_source(p)
+    when = date.fromisoformat(run_date) if run_date else datetime.now(UTC).date()
+    chosen = stage.choose_month(table[p.schema.time], p.prepare.test_start, settings.month, when)
+    records = stage.window_records(table, p.schema, chosen, settings.requests, settings.seed)
+    del table
+    target = labels or Path(m.labels)
+    print(
+        f"replay: {len(records):,} flights of {chosen} -> {serve or url} "
+        f"(at most {settings.rate:g} requests/s, {settings.concurrency} in flight)",
+        flush=True,
+    )
+    if serve:
+        from contextlib import ExitStack
+
+        if serve == "latest":  # the last bento `make bento` built
+            import yaml
+
+            from mlops.serve_params import ServeParams
+
+            section = (yaml.safe_load(params.read_text()) or {}).get("serve") or {}
+            serve = f"{ServeParams.model_validate(section).name}:latest"
+
+        from mlops.localserver import HOST, bentoml_command, free_port, running
+
+        port = free_port()
+        log_file = Path(m.logs) / "predictions.jsonl" if "://" not in m.logs else None
+        env = {"MLOPS_PREDICTION_LOG": str(log_file.resolve())} if log_file else {}
+        with ExitStack() as stack:
+            server = stack.enter_context(
+                running(
+                    bentoml_command(serve, port),
+                    f"http://{HOST}:{port}",
+                    Path(m.out) / "replay-server.log",
+                    timeout=180,
+                    env=env,
+                )
+            )
+            print(f"\nreplay: started {serve} on {server.url}, logging to {log_file}", flush=True)
+            result = stage.replay(
+                server.url, records, settings, target, p.schema.target, month=chosen
+            )
+    else:
+        result = stage.replay(url, records, settings, target, p.schema.target, month=chosen)
+    print(
+        f"replay: {result.sent:,} predictions, {result.failed} failed, "
+        f"{result.seconds:.1f} s; late labels appended to {target}"
+    )
+
+
+@app.command()
+@_friendly
+def alert(
+    summary: Annotated[
+        Path | None, typer.Option(help="monitor summary JSON [default: monitor.out/summary.json]")
+    ] = None,
+    report_url: Annotated[
+        str | None, typer.Option(help="link to the published report (Pages or the run)")
+    ] = None,
+    gh: Annotated[str, typer.Option(help="the GitHub CLI executable")] = "gh",
+    dry_run: Annotated[bool, typer.Option(help="print the decision, call nothing")] = False,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Open, update or close the one drift issue; say whether retraining should start."""
+    from mlops import monitor as stage
+    from mlops.monitor_params import load_monitor_params
+
+    m = load_monitor_params(params)
+    path = summary or m.out / "summary.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `make monitor` first")
+    data = json.loads(path.read_text())
+    client = stage.GhClient(gh)
+    existing = None if dry_run else client.open_issue(m.alert.label)
+    action = stage.decide(data, existing, m.alert, report_url)
+    print(f"alert: {action.describe()}")
+    if not dry_run:
+        stage.apply(client, action, m.alert)
+    _append("GITHUB_OUTPUT", f"retrain={'true' if action.retrain else 'false'}\n")
+    _append("GITHUB_STEP_SUMMARY", f"**Drift alert:** {action.describe()}\n")
+
+
+def _push_url() -> str:
+    explicit = os.environ.get("RETRAIN_PUSH_URL")
+    if explicit:
+        return explicit
+    token, repo = os.environ.get("GH_TOKEN"), os.environ.get("GITHUB_REPOSITORY")
+    if not token or not repo:
+        raise ValueError(
+            "cannot push the retraining branch: set GH_TOKEN and GITHUB_REPOSITORY (as in the "
+            "monitor workflow) or RETRAIN_PUSH_URL (any git URL, e.g. a local bare repository)"
+        )
+    host = os.environ.get("GITHUB_SERVER_URL", "https://github.com").split("://", 1)[-1]
+    return f"https://x-access-token:{token}@{host}/{repo}.git"
+
+
+@app.command()
+@_friendly
+def retrain(
+    base: Annotated[str, typer.Option(help="branch the pull request targets")] = "main",
+    report_url: Annotated[
+        str | None, typer.Option(help="link to the drift report, quoted in the PR")
+    ] = None,
+    gh: Annotated[str, typer.Option(help="the GitHub CLI executable")] = "gh",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Move the training window forward, reproduce the pipeline, open (or update) one PR."""
+    import subprocess
+
+    from mlops import monitor as stage
+    from mlops.monitor_params import load_monitor_params
+
+    m = load_monitor_params(params)
+    root = params.resolve().parent
+
+    def reproduce() -> None:
+        done = subprocess.run([sys.executable, "-m", "mlops.cli", "repro"], cwd=root, check=False)
+        if done.returncode != 0:
+            raise ValueError(
+                f"the pipeline failed on the moved window (exit {done.returncode}, see above): "
+                "the new window may reach past the data; add data or lower "
+                "monitor.alert.retrain_months"
+            )
+
+    url = stage.retrain(
+        root,
+        m.alert.retrain_months,
+        m.alert.retrain_branch,
+        base,
+        _push_url(),
+        stage.GhClient(gh),
+        reproduce,
+        report_url,
+    )
+    _append("GITHUB_STEP_SUMMARY", f"**Retraining:** pull request {url}\n")
+    print(f"retrain: pull request {url}")
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

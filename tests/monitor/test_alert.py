@@ -1,0 +1,183 @@
+"""The drift alert: one issue, created, updated, closed; retraining after N drifted runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlops import monitor
+from mlops.monitor_cli import app
+from mlops.monitor_params import AlertParams
+
+GH = Path(__file__).resolve().parents[1] / "workflows" / "shims" / "gh"
+RULES = AlertParams(retrain_after=2)
+ROOT_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+
+
+def summary(verdict: str, version: str = "abc123def456") -> dict:
+    return {
+        "verdict": verdict,
+        "reasons": ["data drift: 5 of 15 features drifted (33% >= 30%): temp"]
+        if verdict == "drift"
+        else [],
+        "generated_at": "2026-11-27T00:00:00+00:00",
+        "log": {"rows": 1000, "sampled": 1000, "live_model_version": version},
+        "reference": {"sampled": 500},
+        "data_drift": {
+            "detected": verdict == "drift",
+            "share": 0.33,
+            "share_threshold": 0.3,
+            "drifted_features": ["temp"],
+            "features": {
+                "temp": {"method": "wasserstein", "score": 0.8, "threshold": 0.1, "drifted": True}
+            },
+        },
+        "prediction_drift": {"available": False, "detected": False},
+        "performance": {"status": "no_labels", "labelled": 0, "min_labelled": 200},
+    }
+
+
+def test_decide_creates_updates_counts_and_closes():
+    first = monitor.decide(summary("drift"), None, RULES, "https://r/1")
+    assert (first.kind, first.consecutive, first.retrain) == ("create", 1, False)
+    assert "abc123def456" in first.body and "https://r/1" in first.body
+    issue = monitor.Issue(7, first.body)
+    second = monitor.decide(summary("drift"), issue, RULES)
+    assert (second.kind, second.number, second.consecutive) == ("update", 7, 2)
+    assert second.retrain  # drift persisted for retrain_after runs
+    third = monitor.decide(summary("drift"), monitor.Issue(7, second.body), RULES)
+    assert (third.consecutive, third.retrain) == (3, False)
+    closed = monitor.decide(summary("ok"), issue, RULES)
+    assert (closed.kind, closed.number) == ("close", 7)
+    assert monitor.decide(summary("ok"), None, RULES).kind == "none"
+    waiting = monitor.decide(summary("insufficient_data"), issue, RULES)
+    assert (waiting.kind, waiting.consecutive) == ("none", 1)  # the count is kept
+
+
+@pytest.fixture
+def gh(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "gh"
+    monkeypatch.setenv("GH_SHIM_DIR", str(folder))
+    return folder
+
+
+def _run(project: Path, verdict: str, tmp_path: Path, version: str = "abc123def456"):
+    path = tmp_path / f"summary-{verdict}.json"
+    path.write_text(json.dumps(summary(verdict, version)))
+    output = tmp_path / "github_output"
+    output.write_text("")
+    result = CliRunner().invoke(
+        app,
+        ["alert", "--summary", str(path), "--gh", str(GH), "--report-url", "https://pages/r",
+         "--params", str(project)],
+        env={**os.environ, "GITHUB_OUTPUT": str(output)},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return result.output, output.read_text()
+
+
+def test_alert_command_with_a_recording_gh(project, gh, tmp_path):
+    # run 1: drift -> one new issue with the label, the live model and the report link
+    out, github_output = _run(project, "drift", tmp_path)
+    assert "create" in out and "retrain=false" in github_output
+    issues = json.loads((gh / "issues.json").read_text())
+    assert len(issues) == 1 and issues[0]["labels"] == ["drift"] and issues[0]["state"] == "open"
+    assert "abc123def456" in issues[0]["body"] and "https://pages/r" in issues[0]["body"]
+    # run 2: drift again -> the same issue is updated (body and a comment), retraining starts
+    out, github_output = _run(project, "drift", tmp_path, version="fedcba987654")
+    assert "update #1" in out and "retrain=true" in github_output
+    issues = json.loads((gh / "issues.json").read_text())
+    assert len(issues) == 1 and "2 consecutive" in issues[0]["body"]
+    assert "fedcba987654" in issues[0]["body"] and len(issues[0]["comments"]) == 1
+    # run 3: clean -> closed with a comment; run 4: clean -> nothing to do
+    out, _ = _run(project, "ok", tmp_path)
+    assert "close #1" in out
+    assert json.loads((gh / "issues.json").read_text())[0]["state"] == "closed"
+    out, _ = _run(project, "ok", tmp_path)
+    assert "none" in out
+    # run 5: drift again -> a new issue (the old one is closed), count restarts
+    _run(project, "drift", tmp_path)
+    issues = json.loads((gh / "issues.json").read_text())
+    assert [i["state"] for i in issues] == ["closed", "open"] and "1 consecutive" in issues[1][
+        "body"
+    ]
+    calls = [json.loads(c)["args"][:2] for c in (gh / "calls.jsonl").read_text().splitlines()]
+    assert calls.count(["issue", "create"]) == 2
+
+
+def test_alert_errors_are_clear(project, tmp_path, monkeypatch):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(summary("drift")))
+    failing = tmp_path / "gh-broken"
+    failing.write_text("#!/bin/sh\necho 'HTTP 403: Resource not accessible' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    result = CliRunner().invoke(
+        app, ["alert", "--summary", str(path), "--gh", str(failing), "--params", str(project)]
+    )
+    assert result.exit_code == 1
+    assert "HTTP 403" in result.output and "issues: write" in result.output
+    missing = CliRunner().invoke(
+        app, ["alert", "--summary", str(tmp_path / "no.json"), "--params", str(project)]
+    )
+    assert missing.exit_code == 1 and "make monitor" in missing.output
+
+
+def test_move_window_keeps_comments_and_moves_every_date():
+    text = (ROOT_PARAMS).read_text()
+    moved, changes = monitor.move_window(text, 1)
+    assert changes == {
+        "train_start": ("2013-01-01", "2013-02-01"),
+        "test_start": ("2013-09-01", "2013-10-01"),
+        "production_start": ("2013-11-01", "2013-12-01"),
+    }
+    assert moved.count("\n") == text.count("\n") and "# training window" in moved
+    with pytest.raises(monitor.MonitorError, match=r"prepare\.train_start"):
+        monitor.move_window("prepare:\n  test_start: 2013-01-01\n", 1)
+
+
+def test_retrain_pushes_one_branch_and_opens_one_pr(tmp_path, gh):
+    import shutil
+    import subprocess
+
+    def git(cwd, *args):
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+    remote, repo = tmp_path / "remote.git", tmp_path / "repo"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    repo.mkdir()
+    shutil.copy(ROOT_PARAMS, repo / "params.yaml")
+    (repo / "dvc.lock").write_text("schema: '2.0'\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "main")
+    runs = []
+
+    def reproduce():
+        runs.append(1)
+        (repo / "dvc.lock").write_text(f"schema: '2.0'\nrun: {len(runs)}\n")
+
+    client = monitor.GhClient(str(GH))
+    for _ in range(2):  # a second retraining updates the same branch and pull request
+        git(repo, "checkout", "-q", "main")
+        url = monitor.retrain(
+            repo, 1, "retrain/training-window", "main", str(remote), client, reproduce,
+            "https://pages/r", say=lambda m: None,
+        )  # fmt: skip
+    assert url.endswith("/pull/100")
+    pulls = json.loads((gh / "pulls.json").read_text())
+    assert len(pulls) == 1 and pulls[0]["head"] == "retrain/training-window"
+    assert "2013-01-01 → 2013-02-01" in pulls[0]["body"]
+    show = subprocess.run(
+        ["git", "show", "retrain/training-window:params.yaml"], cwd=remote,
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert 'train_start: "2013-02-01"' in show
+    lock = subprocess.run(
+        ["git", "show", "retrain/training-window:dvc.lock"], cwd=remote,
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "run: 2" in lock

@@ -1,0 +1,245 @@
+"""The monitor's core on small synthetic logs: streaming sample, labels, drift, verdict."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops import monitor
+from mlops.monitor_params import MonitorParams, load_config, parse_monitor_params
+from mlops.params import Params, ParamsError
+from tests.conftest import make_table
+
+
+def test_sample_is_bounded_uniform_and_stats_are_exact(params, log_factory, tmp_path):
+    table = make_table(params, rows=3000, seed=3)
+    table.loc[:9, "dest"] = "ZZZ"  # 10 rows with an unknown category
+    log = tmp_path / "logs" / "a.jsonl"
+    log_factory(table.iloc[:2000], log, version="v1")
+    log_factory(table.iloc[2000:], tmp_path / "logs" / "b.jsonl", version="v2", prefix="s",
+                start="2026-11-02T00:00:00")  # fmt: skip
+    seen = []
+    sample, stats = monitor.sample_log(
+        str(tmp_path / "logs"), params.schema, rows=500, seed=1, block_bytes=1 << 16,
+        progress=seen.append,
+    )  # fmt: skip
+    assert len(sample) == 500
+    assert stats.rows == 3000 and stats.files == 2
+    assert stats.versions == {"v1": 2000, "v2": 1000}
+    assert stats.last_version == "v2"  # the most recent prediction's model
+    assert stats.unknown_rows == 10
+    assert stats.first.startswith("2026-11-01") and stats.last.startswith("2026-11-02")
+    assert len(seen) > 2 and seen[-1] == 3000  # streamed in many blocks, progress reported
+    # uniform: both files are represented roughly in proportion (2:1)
+    share = sample["request_id"].str.startswith("r").mean()
+    assert 0.55 < share < 0.78
+    assert set(params.schema.feature_names) <= set(sample.columns)
+    assert sample["request_id"].is_unique
+
+
+def test_gzipped_logs_and_single_file(params, log_factory, tmp_path):
+    table = make_table(params, rows=300, seed=4)
+    plain = tmp_path / "p.jsonl"
+    log_factory(table, plain)
+    packed = tmp_path / "logs" / "p.jsonl.gz"
+    packed.parent.mkdir()
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    a, _ = monitor.sample_log(str(plain), params.schema, rows=1000)
+    b, _ = monitor.sample_log(str(tmp_path / "logs"), params.schema, rows=1000)
+    assert len(a) == len(b) == 300
+    pd.testing.assert_series_equal(
+        a.sort_values("request_id")["temp"].reset_index(drop=True),
+        b.sort_values("request_id")["temp"].reset_index(drop=True),
+    )
+
+
+def test_missing_empty_and_broken_logs_say_what_to_do(params, tmp_path):
+    with pytest.raises(monitor.MonitorError, match=r"no prediction log found.*make replay"):
+        monitor.sample_log(str(tmp_path / "nowhere"), params.schema, rows=10)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(monitor.MonitorError, match="is empty"):
+        monitor.sample_log(str(empty), params.schema, rows=10)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"timestamp": "x", "request_id": "a"}\nnot json\n')
+    with pytest.raises(monitor.MonitorError, match=re.escape(str(broken))):
+        monitor.sample_log(str(broken), params.schema, rows=10)
+
+
+def test_late_labels_join_by_request_id(params, tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    rows = [{"request_id": f"r{i}", "delayed": i % 2} for i in range(10)]
+    rows.append({"request_id": "r1", "delayed": 0})  # a correction: the last one wins
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    found = monitor.read_labels(str(labels), "request_id", "delayed", pd.Series(["r1", "r2", "x"]))
+    assert found.to_dict() == {"r1": 0.0, "r2": 0.0}
+    assert monitor.read_labels(str(tmp_path / "none.jsonl"), "request_id", "delayed",
+                               pd.Series(["r1"])).empty  # fmt: skip
+    labels.write_text(json.dumps({"request_id": "r1", "delayed": 3}) + "\n")
+    with pytest.raises(monitor.MonitorError, match="must be 0 or 1"):
+        monitor.read_labels(str(labels), "request_id", "delayed", pd.Series(["r1"]))
+
+
+SHIFTED = ["temp", "dewp", "humid", "pressure", "wind_speed"]  # 5 of 15 features
+
+
+def _frames(params: Params, model, shift: float = 0.0, rows: int = 1500, seed: int = 5):
+    schema = params.schema
+    reference = monitor.reference_frame(
+        make_table(params, rows=3000, seed=6), schema, model, params.evaluate.threshold, 2000
+    )
+    table = make_table(params, rows=rows, seed=seed)
+    for name in SHIFTED:  # a season change: the weather moves by a share of its range
+        spec = schema.features[name]
+        table[name] = (table[name] + shift * (spec.max - spec.min)).clip(spec.min, spec.max)
+    current = table[schema.feature_names].copy()
+    current["probability"] = model.predict_proba(current)[:, 1]
+    current["prediction"] = np.where(
+        current["probability"] >= params.evaluate.threshold,
+        schema.positive_label,
+        schema.negative_label,
+    )
+    current["request_id"] = [f"r{i}" for i in range(rows)]
+    labels = pd.Series(table[schema.target].astype(float).to_numpy(), index=current["request_id"])
+    return reference, monitor.current_frame(current, labels, schema, "request_id")
+
+
+@pytest.fixture(scope="module")
+def same_and_shifted(params, small_model):
+    rules = MonitorParams(min_rows=100, performance={"min_labelled": 100})
+    evaluated = {"roc_auc": 0.5, "f1": 0.1}  # well below what the model reaches here
+    same = monitor.analyse(*_frames(params, small_model), params.schema, rules, evaluated)
+    shifted = monitor.analyse(
+        *_frames(params, small_model, shift=0.4), params.schema, rules, evaluated
+    )
+    return same, shifted
+
+
+def test_same_distribution_is_ok(same_and_shifted):
+    summary = same_and_shifted[0].summary
+    assert summary["verdict"] == "ok", summary["reasons"]
+    assert summary["data_drift"]["drifted_features"] == []
+    assert summary["performance"]["status"] == "ok"
+    assert summary["performance"]["labelled"] == 1500
+
+
+def test_shifted_weather_is_drift_naming_the_features(same_and_shifted):
+    summary = same_and_shifted[1].summary
+    assert summary["verdict"] == "drift"
+    assert set(summary["data_drift"]["drifted_features"]) == set(SHIFTED)
+    assert summary["data_drift"]["features"]["temp"]["score"] > 0.1
+    assert not summary["data_drift"]["features"]["carrier"]["drifted"]
+    assert any(r.startswith("data drift") for r in summary["reasons"])
+
+
+def test_summary_is_plain_json_and_markdown_has_the_verdict(same_and_shifted):
+    for analysis in same_and_shifted:
+        text = json.dumps(analysis.summary, allow_nan=False)  # no NaN, no numpy types
+        assert json.loads(text) == analysis.summary
+    markdown = monitor.summary_markdown(same_and_shifted[1].summary, "https://example.org/r")
+    assert "Drift detected" in markdown and "| temp | wasserstein |" in markdown
+    assert "https://example.org/r" in markdown
+    assert "No drift" in monitor.summary_markdown(same_and_shifted[0].summary)
+
+
+def test_html_is_self_contained(same_and_shifted):
+    html = same_and_shifted[1].html()
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    external = re.findall(r"<(?:script|link)[^>]+(?:src|href)=[\"']https?://", html)
+    assert external == []  # scripts and styles inline: renders offline
+    assert "Dataset Drift" in html or "drift" in html.lower()
+    assert "RocAuc" in html or "ROC" in html  # the quality section is in the same page
+
+
+def test_performance_drop_and_thresholds_come_from_params(params, small_model):
+    reference, current = _frames(params, small_model)
+    strict = MonitorParams(
+        min_rows=100,
+        alert_on=["performance"],
+        performance={"min_labelled": 100, "max_drop": 0.01, "metrics": ["roc_auc"]},
+    )
+    summary = monitor.analyse(reference, current, params.schema, strict, {"roc_auc": 0.99}).summary
+    assert summary["performance"]["status"] == "degraded"
+    assert summary["performance"]["metrics"]["roc_auc"]["degraded"]
+    assert summary["verdict"] == "drift"
+    few = MonitorParams(min_rows=100_000)
+    assert monitor.analyse(reference, current, params.schema, few).summary["verdict"] == (
+        "insufficient_data"
+    )
+
+
+def test_monitor_params_defaults_and_errors(tmp_path):
+    assert parse_monitor_params(None) == MonitorParams()
+    with pytest.raises(ParamsError, match=r"monitor\.drift\.share"):
+        parse_monitor_params({"drift": {"share": 2}})
+    with pytest.raises(ParamsError, match=r"monitor\.replay.*YYYY-MM"):
+        parse_monitor_params({"replay": {"month": "november"}})
+    with pytest.raises(ParamsError, match=r"monitor\.nonsense"):
+        parse_monitor_params({"nonsense": 1})
+
+
+def test_main_writes_report_summary_and_markdown(project, log_factory, params):
+    p, m = load_config(project)
+    table = make_table(params, rows=400, seed=7)
+    log_factory(table, Path(m.logs) / "predictions.jsonl", labels=Path(m.labels))
+    messages = []
+    summary = monitor.main(p, m, say=messages.append)
+    out = Path(m.out)
+    assert json.loads((out / "summary.json").read_text()) == summary
+    assert summary["log"]["rows"] == 400 and summary["performance"]["labelled"] == 400
+    assert summary["prediction_drift"]["available"]
+    assert (out / "report.html").stat().st_size > 100_000
+    assert summary["verdict"] in (out / "summary.md").read_text().replace(" ", "_").lower() or (
+        "No drift" in (out / "summary.md").read_text()
+    )
+    assert any("400 predictions" in m for m in messages)
+
+
+def test_monitor_command_writes_outputs_for_ci(project, log_factory, params, tmp_path):
+    from typer.testing import CliRunner
+
+    from mlops.monitor_cli import app
+
+    _, m = load_config(project)
+    shifted = make_table(params, rows=300, seed=10)
+    for name in SHIFTED:
+        spec = params.schema.features[name]
+        shifted[name] = (shifted[name] + 0.4 * (spec.max - spec.min)).clip(spec.min, spec.max)
+    log_factory(shifted, Path(m.logs) / "predictions.jsonl")
+    step_summary, output = tmp_path / "step.md", tmp_path / "out.txt"
+    env = {"GITHUB_STEP_SUMMARY": str(step_summary), "GITHUB_OUTPUT": str(output)}
+    result = CliRunner().invoke(app, ["monitor", "--params", str(project)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "verdict drift" in result.output
+    assert output.read_text() == "verdict=drift\n"
+    assert "Drift detected" in step_summary.read_text()
+    failing = CliRunner().invoke(
+        app, ["monitor", "--params", str(project), "--fail-on-drift"], env=env
+    )
+    assert failing.exit_code == 2
+    nothing = CliRunner().invoke(
+        app, ["monitor", "--params", str(project), "--logs", str(tmp_path / "none")]
+    )
+    assert nothing.exit_code == 1 and "no prediction log found" in nothing.output
+
+
+def test_logs_from_an_fsspec_url(params, log_factory, tmp_path):
+    import fsspec
+
+    local = tmp_path / "p.jsonl"
+    log_factory(make_table(params, rows=200, seed=11), local)
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/bucket/logs/2026-11-27.jsonl", local.read_bytes())
+    try:
+        sample, stats = monitor.sample_log("memory://bucket/logs", params.schema, rows=1000)
+        assert stats.rows == 200 and stats.files == 1 and len(sample) == 200
+        file_url, _ = monitor.sample_log(local.as_uri(), params.schema, rows=1000)
+        assert len(file_url) == 200
+    finally:
+        fs.rm("/bucket", recursive=True)

@@ -56,6 +56,44 @@ def copy_project(target: Path) -> Path:
     return target
 
 
+def set_params(repo: Path, **changes: object) -> None:
+    """Set dotted keys in the repository's params.yaml (comments are not kept)."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        *parents, key = dotted.split(".")
+        node = params
+        for parent in parents:
+            node = node[parent]
+        node[key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+# fewer boosting rounds and a smaller importance sample: the workflows are under test
+FAST_PARAMS = {
+    "train.hist_gradient_boosting.max_iter": 40,
+    "evaluate.importance_sample": 500,
+    "evaluate.importance_repeats": 1,
+}
+
+
+def repo_with_pipeline(base: Path) -> tuple[Path, Path]:
+    """A copy of the project on `main` with the pipeline run (fast params) and committed,
+    as on a real main; and a copy of its DVC cache, for the `actions/cache` stub."""
+    repo = copy_project(base / "repo")
+    set_params(repo, **FAST_PARAMS)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    done = subprocess.run(
+        ["make", "repro"], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"make repro failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "main: pipeline run")
+    store = base / "dvc-cache"
+    shutil.copytree(repo / ".dvc" / "cache", store)
+    return repo, store
+
+
 def uses_of(workflow: Path) -> set[str]:
     found = set()
     for job in yaml.safe_load(workflow.read_text())["jobs"].values():

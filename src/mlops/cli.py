@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from mlops.clikit import ParamsOption, friendly
 from mlops.errors import DataFetchError, DataValidationError
 from mlops.gitio import GitError
 from mlops.params import DEFAULT_PARAMS, Params, ParamsError, load_params
@@ -27,33 +26,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read", dir_okay=False)]
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    return (
+        DataValidationError,
+        DataFetchError,
+        ParamsError,
+        FileNotFoundError,
+        ValueError,
+        GitError,
+    )
+
+
+_friendly = friendly("", _user_errors)
 
 
 def _in(help_text: str) -> Any:
     return typer.Option(..., help=help_text)
-
-
-def _friendly(command: Callable[..., None]) -> Callable[..., None]:
-    """Turn the errors a user can fix into a message and exit code 1, not a traceback."""
-
-    @wraps(command)
-    def run(*args: Any, **kwargs: Any) -> None:
-        try:
-            command(*args, **kwargs)
-        except (
-            DataValidationError,
-            DataFetchError,
-            ParamsError,
-            FileNotFoundError,
-            ValueError,
-            GitError,
-        ) as exc:
-            name = command.__name__.rstrip("_")
-            print(f"error in `{name}`: {exc}", file=sys.stderr)
-            raise typer.Exit(1) from None
-
-    return run
 
 
 def _params(path: Path) -> Params:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, date, datetime
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from mlops.clikit import ParamsOption, friendly
 from mlops.params import DEFAULT_PARAMS, ParamsError
 
 app = typer.Typer(
@@ -26,33 +25,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read", dir_okay=False)]
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from mlops.localserver import ServerError
+    from mlops.monitor import AlertError, MonitorError
+    from mlops.replay import ReplayError
+
+    return (
+        ServerError,
+        ParamsError,
+        FileNotFoundError,
+        ValueError,
+        MonitorError,
+        ReplayError,
+        AlertError,
+    )
 
 
-def _friendly(command: Callable[..., None]) -> Callable[..., None]:
-    """Errors a user can fix: one message naming the command, exit code 1, no traceback."""
-
-    @wraps(command)
-    def run(*args: Any, **kwargs: Any) -> None:
-        from mlops.localserver import ServerError
-        from mlops.monitor import AlertError, MonitorError
-        from mlops.replay import ReplayError
-
-        try:
-            command(*args, **kwargs)
-        except (
-            ServerError,
-            ParamsError,
-            FileNotFoundError,
-            ValueError,
-            MonitorError,
-            ReplayError,
-            AlertError,
-        ) as exc:
-            print(f"error in `monitor {command.__name__}`: {exc}", file=sys.stderr)
-            raise typer.Exit(1) from None
-
-    return run
+_friendly = friendly("monitor", _user_errors)
 
 
 def _append(env: str, text: str) -> None:

@@ -108,19 +108,12 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 def parse_monitor_params(section: object, source: str = "params.yaml") -> MonitorParams:
     """Validate the ``monitor`` mapping; a clear :class:`ParamsError` names every bad key."""
-    from mlops.params import ParamsError
+    from mlops.params import params_error
 
     try:
         return MonitorParams.model_validate(section or {})
     except ValidationError as exc:
-        problems = "\n".join(
-            f"  - monitor.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ParamsError(
-            f"{source} does not match the expected parameters:\n{problems}\n"
-            "Fix these keys (see src/mlops/monitor_params.py for what each one means)."
-        ) from None
+        raise params_error(exc, source, prefix="monitor.") from None
 
 
 def load_config(path: Path | str = DEFAULT_PARAMS) -> tuple[Params, MonitorParams]:

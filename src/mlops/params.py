@@ -158,19 +158,24 @@ class ParamsError(ValueError):
     """params.yaml is missing, unreadable or does not match what the pipeline expects."""
 
 
+def params_error(exc: ValidationError, source: str, prefix: str = "") -> ParamsError:
+    """One ParamsError naming every bad key (``prefix``: the section a sub-model reads)."""
+    problems = "\n".join(
+        f"  - {prefix}{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+        for err in exc.errors()
+    )
+    return ParamsError(
+        f"{source} does not match the expected parameters:\n{problems}\n"
+        "Fix these keys (see the comments in params.yaml for what each one means)."
+    )
+
+
 def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     """Build typed params from an already-parsed mapping."""
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        problems = "\n".join(
-            f"  - {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ParamsError(
-            f"{source} does not match the expected parameters:\n{problems}\n"
-            "Fix these keys (see the comments in params.yaml for what each one means)."
-        ) from None
+        raise params_error(exc, source) from None
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:

@@ -14,13 +14,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 
+from mlops.clikit import ParamsOption, friendly
 from mlops.errors import DataValidationError
 from mlops.params import DEFAULT_PARAMS, ParamsError
 
@@ -35,7 +35,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read", dir_okay=False)]
 DEPLOYMENT = "model-service"  # metadata.name of the Deployment and Service in deploy/
 
 
@@ -64,18 +63,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     )
 
 
-def _friendly(command: Callable[..., None]) -> Callable[..., None]:
-    @wraps(command)
-    def run(*args: Any, **kwargs: Any) -> None:
-        try:
-            command(*args, **kwargs)
-        except _user_errors() as exc:
-            print(
-                f"error in `service {command.__name__.replace('_', '-')}`: {exc}", file=sys.stderr
-            )
-            raise typer.Exit(1) from None
-
-    return run
+_friendly = friendly("service", _user_errors)
 
 
 def load_config(path: Path) -> tuple[Any, Any]:

@@ -48,7 +48,7 @@ gate: install ## Quality gate: fail if the primary metric regressed vs BASE (def
 pull-cache: install ## Pull outputs and run-cache from the DVC remote, if one is configured
 	$(RUN) mlops pull-cache
 
-test: data ## Run every test (code, data, model, pipeline); slow ones included
+test: data ## Run every test (code, data, model, pipeline, service, monitor, workflows)
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: data ## Quick loop: the tests not marked slow

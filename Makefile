@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 BASE ?= main
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help install data run repro show report gate pull-cache test test-fast lint \
+.PHONY: help install data run repro show report gate pull-cache cloud-auth test test-fast lint \
 	lint-workflows format bench clean
 
 help: ## Show this help
@@ -47,6 +47,9 @@ gate: install ## Quality gate: fail if the primary metric regressed vs BASE (def
 
 pull-cache: install ## Pull outputs and run-cache from the DVC remote, if one is configured
 	$(RUN) mlops pull-cache
+
+cloud-auth: install ## In GitHub Actions: OIDC credentials for the DVC remote (DVC_* variables)
+	$(RUN) mlops cloud-auth
 
 test: data ## Run every test (code, data, model, pipeline, service, monitor, workflows)
 	$(RUN) pytest $(PYTEST_ARGS)

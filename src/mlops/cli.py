@@ -28,6 +28,8 @@ app = typer.Typer(
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from mlops.cloudauth import CloudAuthError
+
     return (
         DataValidationError,
         DataFetchError,
@@ -35,6 +37,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         FileNotFoundError,
         ValueError,
         GitError,
+        CloudAuthError,
     )
 
 
@@ -84,6 +87,20 @@ def pull_cache(
     if summary:
         with Path(summary).open("a") as f:
             f.write(f"**DVC cache:** {message}\n\n")
+
+
+@app.command("cloud-auth")
+@_friendly
+def cloud_auth() -> None:
+    """In GitHub Actions: OIDC credentials for the DVC remote's cloud (DVC_* variables)."""
+    from mlops.cloudauth import configure
+
+    message = configure()
+    print(f"cloud-auth: {message}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with Path(summary).open("a") as f:
+            f.write(f"**DVC remote credentials:** {message}\n\n")
 
 
 @app.command()

@@ -102,7 +102,8 @@ def pull_cache(dvc_file: Path = Path("data.dvc")) -> str:
         return (
             "no DVC remote configured: unchanged stages are reused only from the local DVC "
             "cache (in CI: actions/cache). To share them, configure a remote (README: 'Use "
-            "your own DVC remote')."
+            "your own DVC remote') and give CI its credentials (README: 'Secrets and "
+            "variables')."
         )
     result = subprocess.run(
         [sys.executable, "-m", "dvc", "pull", "--run-cache", "--allow-missing"],
@@ -112,6 +113,9 @@ def pull_cache(dvc_file: Path = Path("data.dvc")) -> str:
     if result.returncode != 0:
         return (
             f"warning: `dvc pull --run-cache` from '{remote}' failed (missing credentials? "
-            "a fork has no secrets); the pipeline will recompute what it needs"
+            "a fork has no secrets); the pipeline will recompute what it needs. CI reads the "
+            "remote with the variable DVC_AWS_ROLE_ARN, DVC_GCP_WORKLOAD_PROVIDER + "
+            "DVC_GCP_SERVICE_ACCOUNT or DVC_AZURE_CLIENT_ID + DVC_AZURE_TENANT_ID (OIDC), or "
+            "key secrets (README: 'Secrets and variables')"
         )
     return f"pulled outputs and run-cache from DVC remote '{remote}'"

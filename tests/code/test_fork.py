@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from mlops import fork
 from mlops.cli import app
+from tests.repocopy import ROOT, copy_repo, git
 
-ROOT = Path(__file__).resolve().parents[2]
 T = fork.TEMPLATE_PACKAGE
 P = fork.TEMPLATE_PROJECT
 NAMES = fork.Names("delay_model", "delay-model")
@@ -90,17 +90,6 @@ def test_a_name_a_dependency_installs_is_refused():
     fork.check_names(NAMES, ["pandas"], _never)  # and a free name passes
 
 
-def _git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
-
-
 def _small_template(root: Path) -> Path:
     """A repository with the template's layout and names, small enough for fast tests.
     (The fast tests rename it delay_model, the slow ones this repository churn_model: the
@@ -113,9 +102,9 @@ def _small_template(root: Path) -> Path:
     )
     (root / "dvc.yaml").write_text(f"stages:\n  train:\n    cmd: python -m {T} train\n")
     (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe" + T.encode())
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "template")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "template")
     return root
 
 
@@ -127,7 +116,7 @@ def test_dry_run_lists_the_edits_and_writes_nothing(tmp_path):
     assert f"move  src/{T}/ -> src/delay_model/" in text
     assert "src/delay_model/cli.py" in text and "pyproject.toml" in text
     assert "logo.png" not in text  # binary files are left alone
-    assert _git(repo, "status", "--porcelain") == ""
+    assert git(repo, "status", "--porcelain") == ""
 
 
 def test_rename_moves_rewrites_and_refuses_a_second_run(tmp_path):
@@ -142,8 +131,8 @@ def test_rename_moves_rewrites_and_refuses_a_second_run(tmp_path):
     assert pyproject["project"]["scripts"] == {"delay_model": "delay_model.cli:app"}
     assert "python -m delay_model train" in (repo / "dvc.yaml").read_text()
     assert "no uv.lock" in "\n".join(lines)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "renamed")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "renamed")
     with pytest.raises(fork.ForkError, match=r"already renamed.*delay_model"):
         fork.main(repo, "other", None, dry_run=False, force=False, uv=None)
 
@@ -186,15 +175,7 @@ def renamed(tmp_path_factory) -> tuple[Path, str]:
     """A copy of this repository's files (tracked and new, not ignored) renamed churn_model."""
     if not (ROOT / "src" / T).is_dir():
         pytest.skip(f"this repository is renamed already (no src/{T}/): the rename runs once")
-    repo = tmp_path_factory.mktemp("fork") / "repo"
-    listed = _git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    for name in filter(None, listed.split("\0")):
-        if (ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
-    _git(repo, "init", "-q")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "the template")
+    repo = copy_repo(tmp_path_factory.mktemp("fork"))
     done = _run([sys.executable, "-m", T, "fork", "rename", "--package", "churn_model"], repo)
     assert done.returncode == 0, done.stderr
     return repo, done.stdout
@@ -205,7 +186,8 @@ def test_renamed_repository_has_no_stale_names(renamed):
     repo, output = renamed
     assert "uv.lock re-locked" in output, output
     assert not (repo / "src" / T).exists()
-    stale = _run(["git", "grep", "-n", "-w", "-e", T, "-e", P, "-e", f"{T.upper()}_"], repo)
+    word = rf"(^|[^A-Za-z0-9_])({T}([^A-Za-z0-9_]|$)|{T.upper()}_)"  # P starts with T
+    stale = _run(["git", "grep", "-n", "-E", word], repo)
     assert stale.stdout == "", f"stale names after the rename:\n{stale.stdout}"
     dry = _run(["make", "-n", "data", "repro", "rename", "NAME=x"], repo)
     assert "run --locked churn_model fetch" in dry.stdout, dry.stdout + dry.stderr

@@ -1,5 +1,6 @@
 """The contributor tooling stays true to the repository: pre-commit hooks run the locked
-tools and pass on the tree, dependabot.yml names only ecosystems the repository has."""
+tools and pass on the tree, dependabot.yml names only ecosystems the repository has, the
+pull-request template names the real gate label, CONTRIBUTING names real targets and paths."""
 
 from __future__ import annotations
 
@@ -165,3 +166,32 @@ def test_zizmor_finds_nothing_in_the_dependabot_config():
         [BIN / "zizmor", "--offline", "--no-progress", DEPENDABOT], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- pull-request template and CONTRIBUTING -------------------------------------------------
+
+
+def test_pull_request_template_names_the_real_gate():
+    template = (ROOT / ".github" / "pull_request_template.md").read_text()
+    gate = yaml.safe_load((ROOT / "params.yaml").read_text())["gate"]
+    assert f"**`{gate['override_label']}`**" in template, (
+        "the PR template names a different override label than params.yaml gate.override_label"
+    )
+    for key in gate:
+        assert f"gate.{key}" in template, f"the PR template does not explain gate.{key}"
+    for target in re.findall(r"`make ([\w-]+)", template):
+        assert target in _makefile_targets(), f"PR template: no make target {target}"
+
+
+def test_contributing_names_real_targets_and_paths():
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    targets = set(re.findall(r"(?:`|^)make ([\w-]+)", text, flags=re.MULTILINE))
+    assert {"install", "data", "test", "test-fast", "lint", "lint-workflows"} <= targets
+    assert targets <= _makefile_targets(), targets - _makefile_targets()
+    paths = set(re.findall(r"`((?:tests|src|benchmarks|docs|\.github|tools)/[\w./-]*)`", text))
+    assert paths, "CONTRIBUTING.md names no paths"
+    for path in paths:
+        assert (ROOT / path).exists(), f"CONTRIBUTING.md names {path}, which does not exist"
+    for folder in (ROOT / "tests").iterdir():
+        if folder.is_dir() and (folder / "__init__.py").exists():
+            assert f"`tests/{folder.name}/`" in text, f"CONTRIBUTING.md: tests/{folder.name}/?"

@@ -130,8 +130,8 @@ def check_names(names: Names, taken: Iterable[str], importable: Callable[[str], 
         raise ForkError(f"--package {package!r} is the template's own name: pick the fork's")
     if package in sys.stdlib_module_names:
         raise ForkError(
-            f"--package {package!r} is a module of Python's standard library: importing it "
-            "would pick one of the two at random; pick another name, e.g. my_" + package
+            f"--package {package!r} is a module of Python's standard library, which it would "
+            f"shadow or be shadowed by: pick another name, e.g. my_{package}"
         )
     normalized = {re.sub(r"[-_.]+", "_", name.lower()) for name in taken}
     if package in normalized:
@@ -224,6 +224,11 @@ def preflight(root: Path, names: Names, force: bool) -> None:
     if (root / "src" / names.package).exists():
         raise ForkError(
             f"{root / 'src' / names.package} exists already: remove it or pick another name"
+        )
+    if (root / names.package).exists():
+        raise ForkError(
+            f"{root / names.package} exists: a package of the same name would be ambiguous "
+            "to import (the tests import from the repository root): pick another name"
         )
     check_names(names, _locked_names(root), _importable)
     status = _git(root, "status", "--porcelain")

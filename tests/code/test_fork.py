@@ -147,6 +147,12 @@ def test_a_dirty_tree_is_refused_unless_forced(tmp_path):
     assert (repo / "src" / "delay_model").is_dir()
 
 
+def test_a_top_level_folder_name_is_refused(tmp_path):
+    repo = _small_template(tmp_path)
+    with pytest.raises(fork.ForkError, match="ambiguous"):
+        fork.main(repo, "src", None, dry_run=True, force=False, uv=None)
+
+
 def test_the_command_says_what_was_wrong(tmp_path):
     repo = _small_template(tmp_path)
     result = runner.invoke(app, ["fork", "rename", "--package", "json", "--root", str(repo)])

@@ -9,12 +9,14 @@ SHELL := bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTHON ?= python3
 RUN := $(UV) run --locked
+# The package's command ([project.scripts]); `make rename` changes it here and there.
+CLI ?= mlops
 PYTEST_ARGS ?=
 BASE ?= main
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: help install data run repro show report gate pull-cache cloud-auth test test-fast lint \
-	lint-workflows format bench clean
+	lint-workflows format bench clean rename
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,28 +30,28 @@ install: $(if $(findstring .tools/bin/uv,$(UV)),.tools/bin/uv) ## Create .venv w
 	$(UV) sync --locked
 
 data: install ## Get the raw data data.dvc pins (dvc pull, or the embedded copy, verified)
-	$(RUN) mlops fetch
+	$(RUN) $(CLI) fetch
 
 repro: data ## Reproduce the DVC pipeline (only stages whose inputs changed)
-	$(RUN) mlops repro
+	$(RUN) $(CLI) repro
 
 run: repro ## Main job: set up, get data, run the pipeline, print metrics and plot paths
-	@$(RUN) mlops show
+	@$(RUN) $(CLI) show
 
 show: ## Print the metrics table and where the plots are
-	@$(RUN) mlops show
+	@$(RUN) $(CLI) show
 
 report: install ## PR report of this branch vs BASE (default main) -> pr-report/report.md
-	$(RUN) mlops report --base $(BASE)
+	$(RUN) $(CLI) report --base $(BASE)
 
 gate: install ## Quality gate: fail if the primary metric regressed vs BASE (default main)
-	$(RUN) mlops gate --base $(BASE)
+	$(RUN) $(CLI) gate --base $(BASE)
 
 pull-cache: install ## Pull outputs and run-cache from the DVC remote, if one is configured
-	$(RUN) mlops pull-cache
+	$(RUN) $(CLI) pull-cache
 
 cloud-auth: install ## In GitHub Actions: OIDC credentials for the DVC remote (DVC_* variables)
-	$(RUN) mlops cloud-auth
+	$(RUN) $(CLI) cloud-auth
 
 test: data ## Run every test (code, data, model, pipeline, service, monitor, workflows)
 	$(RUN) pytest $(PYTEST_ARGS)
@@ -71,6 +73,12 @@ format: install ## Format and fix what ruff can
 bench: data ## Benchmark the pipeline (full and no-op dvc repro) -> benchmarks/results.json
 	$(RUN) python benchmarks/pipeline.py
 
+rename: install ## Fork: rename package, command and project: make rename NAME=churn_model
+	@test -n "$(NAME)" || { echo "usage: make rename NAME=<package> [PROJECT=<name>] [DRY_RUN=1]" >&2; exit 2; }
+	$(RUN) $(CLI) fork rename --package "$(NAME)" $(if $(PROJECT),--project "$(PROJECT)") \
+		$(if $(DRY_RUN),--dry-run)
+	$(if $(DRY_RUN),,$(UV) sync --locked)
+
 clean: ## Remove pipeline outputs (not the data, not the DVC cache)
 	rm -rf artifacts/dataset.parquet artifacts/split models/model.skops reports/figures
 
@@ -86,38 +94,38 @@ KUBECONFIG_ENV ?=
 bento: repro ## Build the service bento from the model dvc.lock records (MD5 checked)
 	@mkdir -p build
 	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet -o build/bento-requirements.txt
-	$(RUN) mlops service build
+	$(RUN) $(CLI) service build
 
 serve: install ## Serve the built bento on 127.0.0.1:3000 (OpenAPI UI at /; Ctrl-C stops)
-	$(RUN) mlops service serve
+	$(RUN) $(CLI) service serve
 
 smoke: install ## Start the built bento, wait for /readyz, predict, check, stop it
-	$(RUN) mlops service smoke
+	$(RUN) $(CLI) service smoke
 
 bench-service: install ## Benchmark the service against in-process and FastAPI baselines
 	$(RUN) python benchmarks/service.py
 
 lock-check: repro ## Fail if dvc.lock is out of sync with the code, params and data
-	$(RUN) mlops service lock-check
+	$(RUN) $(CLI) service lock-check
 
 containerize: install ## Build the service image (needs Docker): make containerize IMAGE=ghcr.io/o/r
-	$(RUN) mlops service containerize --image "$(IMAGE)"
+	$(RUN) $(CLI) service containerize --image "$(IMAGE)"
 
 push: install ## Build and push the service image: make push IMAGE=ghcr.io/owner/repo
-	$(RUN) mlops service containerize --image "$(IMAGE)" --push
+	$(RUN) $(CLI) service containerize --image "$(IMAGE)" --push
 
 deploy: install ## Deploy DEPLOY_IMAGE with deploy/ via kubectl, smoke-test, roll back on failure
-	$(RUN) mlops service deploy --image "$(DEPLOY_IMAGE)" \
+	$(RUN) $(CLI) service deploy --image "$(DEPLOY_IMAGE)" \
 		$(if $(KIND_CLUSTER),--kind-cluster "$(KIND_CLUSTER)") \
 		$(if $(KUBECONFIG_ENV),--kubeconfig-env "$(KUBECONFIG_ENV)")
 
 deploy-notice: ## Say (as a GitHub notice) that no real deploy target is configured
-	@$(RUN) mlops service notice "No deploy target configured: the image was \
+	@$(RUN) $(CLI) service notice "No deploy target configured: the image was \
 	built, pushed and smoke-tested on kind only. Set the repository variable DEPLOY_TARGET=kubernetes \
 	and the secret KUBECONFIG in the 'production' environment to deploy (see README)."
 
 release: install ## Record the live model as a GitHub release model-<version> (needs gh)
-	$(RUN) mlops service release --image "$(DEPLOY_IMAGE)"
+	$(RUN) $(CLI) service release --image "$(DEPLOY_IMAGE)"
 
 # --- production monitoring (Evidently) -----------------------------------------------------
 REPLAY_URL ?= http://127.0.0.1:3000
@@ -132,19 +140,19 @@ GH ?= gh
 .PHONY: monitor replay alert retrain bench-monitor
 
 monitor: repro ## Drift report: prediction log vs training window -> monitor-report/ (html, json, md)
-	$(RUN) mlops monitor $(if $(MONITOR_LOGS),--logs "$(MONITOR_LOGS)") \
+	$(RUN) $(CLI) monitor $(if $(MONITOR_LOGS),--logs "$(MONITOR_LOGS)") \
 		$(if $(MONITOR_LABELS),--labels "$(MONITOR_LABELS)") $(if $(REPORT_URL),--report-link "$(REPORT_URL)")
 
 replay: repro ## Replay a later month against the service at REPLAY_URL (or REPLAY_SERVE=latest)
-	$(RUN) mlops replay $(if $(REPLAY_SERVE),--serve "$(REPLAY_SERVE)",--url "$(REPLAY_URL)") \
+	$(RUN) $(CLI) replay $(if $(REPLAY_SERVE),--serve "$(REPLAY_SERVE)",--url "$(REPLAY_URL)") \
 		$(if $(REPLAY_MONTH),--month "$(REPLAY_MONTH)")
 
 alert: install ## Open, update or close the one drift issue from monitor-report/summary.json (gh)
-	$(RUN) mlops alert --gh "$(GH)" $(if $(REPORT_URL),--report-url "$(REPORT_URL)") \
+	$(RUN) $(CLI) alert --gh "$(GH)" $(if $(REPORT_URL),--report-url "$(REPORT_URL)") \
 		$(if $(MONITOR_SUMMARY),--summary "$(MONITOR_SUMMARY)")
 
 retrain: data ## Move the training window forward, reproduce, open one retraining PR (gh)
-	$(RUN) mlops retrain --gh "$(GH)" $(if $(REPORT_URL),--report-url "$(REPORT_URL)")
+	$(RUN) $(CLI) retrain --gh "$(GH)" $(if $(REPORT_URL),--report-url "$(REPORT_URL)")
 
 bench-monitor: install ## Benchmark the monitor on 1M and 10M logged rows -> benchmarks/monitor.json
 	$(RUN) python benchmarks/monitor.py

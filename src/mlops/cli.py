@@ -245,9 +245,11 @@ def gate(base: BaseOption = "main", params: ParamsOption = DEFAULT_PARAMS) -> No
 
 def _register_subcommands() -> None:
     from mlops import monitor_cli
+    from mlops.fork import app as fork_app
     from mlops.serving_cli import app as service_app
 
     app.add_typer(service_app, name="service", help="Build, serve, smoke-test and deploy.")
+    app.add_typer(fork_app, name="fork", help="Make the template your own: rename it.")
     for command in (
         monitor_cli.monitor,
         monitor_cli.replay,

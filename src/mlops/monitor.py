@@ -978,7 +978,8 @@ def retrain(
     reproduce()
     _git(root, "add", "params.yaml", "dvc.lock")
     title = f"Retrain: move the training window forward {months} month(s)"
-    _git(root, "-c", "user.name=mlops-monitor", "-c", "user.email=mlops-monitor@users.noreply",
+    _git(root, "-c", "user.name=mlops-monitor",
+         "-c", "user.email=mlops-monitor@users.noreply",
          "commit", "-q", "-m", f"{title}\n\n{moved}")  # fmt: skip
     _git(root, "push", "--force", push_url, f"HEAD:refs/heads/{branch}")
     body = (

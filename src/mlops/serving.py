@@ -339,7 +339,8 @@ class PredictionLog:
         except OSError as exc:
             raise OSError(
                 f"cannot open the prediction log {self.path}: {exc.strerror}. Set "
-                "serve.prediction_log in params.yaml (or MLOPS_PREDICTION_LOG) to a writable path."
+                "serve.prediction_log in params.yaml (or MLOPS_PREDICTION_LOG) "
+                "to a writable path."
             ) from None
         self._lock = threading.Lock()
 

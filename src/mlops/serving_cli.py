@@ -432,8 +432,12 @@ def release(
 
 @app.command()
 def notice(message: Annotated[str, typer.Argument(help="text of the notice")]) -> None:
-    """Print a GitHub Actions notice (used for steps that are skipped on purpose)."""
+    """Print a GitHub Actions notice (used for steps that are skipped on purpose), and put it
+    in the job summary too, where it is read without opening the log."""
     print(f"::notice::{message}")
+    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with Path(summary).open("a") as handle:
+            handle.write(f"### ℹ️ {message}\n")
 
 
 @app.command()

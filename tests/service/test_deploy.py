@@ -3,6 +3,7 @@ and the deploy command rolls back when the new version does not come up."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
@@ -156,3 +157,72 @@ def test_release_notes_name_the_model_version_and_where_it_went(project, monkeyp
     assert result.output.strip() == f"model-{version}"
     notes = out.read_text()
     assert version in notes and "ghcr.io/o/r:abc" in notes and "smoke-tested on kind" in notes
+
+
+# ---------------------------------------------------- rollback after a failed smoke test
+# The fake toolchain of the deploy workflow's act test (tests/workflows/fakecluster.py): a
+# cluster with the previous image live; the new image rolls out, its pods pass their probes,
+# but every prediction fails. Only the smoke test through the port-forward can tell.
+SHIMS = ROOT / "tests" / "workflows" / "shims"
+OLD, NEW = "ghcr.io/o/r:old", "ghcr.io/o/r:new"
+
+
+@pytest.fixture
+def fake_cluster(tmp_path, monkeypatch):
+    state = {
+        "logins": {"ghcr.io": "ci"},
+        "images": {tag: {"bento": "flight-delay:x", "models": {}} for tag in (OLD, NEW)},
+        "pushed": [OLD, NEW],
+        "clusters": {},
+        "contexts": {"production": {DEPLOYMENT: {"revisions": [OLD], "current": 0}}},
+    }
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    (folder / "state.json").write_text(json.dumps(state))
+    monkeypatch.setenv("FAKE_CLUSTER_DIR", str(folder))
+    monkeypatch.setenv("FAKE_CLUSTER_PYTHON", sys.executable)
+    monkeypatch.setenv("FAKE_CLUSTER_BROKEN", NEW)
+    monkeypatch.setenv("KUBECONFIG_DATA", "apiVersion: v1\ncurrent-context: production\n")
+    monkeypatch.setenv("PATH", f"{SHIMS}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.chdir(ROOT)
+    return folder
+
+
+def test_failed_smoke_test_after_rollout_rolls_back_to_the_previous_image(fake_cluster):
+    args = ["deploy", "--image", NEW, "--kubeconfig-env", "KUBECONFIG_DATA", "--timeout", "5"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "POST /predict -> 200 failed model failed to load" in result.output
+    assert f"Rolled back to {OLD}" in result.output
+    state = json.loads((fake_cluster / "state.json").read_text())
+    deployment = state["contexts"]["production"][DEPLOYMENT]
+    assert deployment["revisions"] == [OLD, NEW, OLD]
+    assert deployment["revisions"][deployment["current"]] == OLD
+    calls = [json.loads(line)["args"][:2] for line in (fake_cluster / "calls.jsonl").open()]
+    assert calls[-3:] == [
+        ["port-forward", "--namespace"],
+        ["rollout", "undo"],
+        ["rollout", "status"],
+    ]
+
+
+def test_a_kubeconfig_for_an_unknown_cluster_fails_and_changes_nothing(fake_cluster, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG_DATA", "current-context: nowhere\n")
+    result = CliRunner().invoke(
+        app, ["deploy", "--image", NEW, "--kubeconfig-env", "KUBECONFIG_DATA"]
+    )
+    assert result.exit_code == 1
+    assert "apply: `kubectl apply --namespace default -f -` exited 1" in result.output
+    assert "The connection to the server localhost:8080 was refused" in result.output
+    state = json.loads((fake_cluster / "state.json").read_text())
+    assert state["contexts"]["production"][DEPLOYMENT]["revisions"] == [OLD]
+
+
+def test_notice_goes_to_the_log_and_the_job_summary(tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = CliRunner().invoke(app, ["notice", "No deploy target configured."])
+    assert result.exit_code == 0
+    assert result.output == "::notice::No deploy target configured.\n"
+    assert "No deploy target configured." in summary.read_text()

@@ -30,6 +30,8 @@ STUBS = {
     "actions/upload-artifact": "upload-artifact",
     "actions/download-artifact": "download-artifact",
     "iterative/setup-cml": "setup-cml",
+    "docker/login-action": "docker-login",
+    "helm/kind-action": "kind",
 }
 
 
@@ -76,9 +78,25 @@ FAST_PARAMS = {
 }
 
 
+_PIPELINE_RUN: list[tuple[Path, Path]] = []  # the session's one run, copied for each caller
+
+
 def repo_with_pipeline(base: Path) -> tuple[Path, Path]:
     """A copy of the project on `main` with the pipeline run (fast params) and committed,
-    as on a real main; and a copy of its DVC cache, for the `actions/cache` stub."""
+    as on a real main; and a copy of its DVC cache, for the `actions/cache` stub.
+
+    The pipeline runs once per test session (minutes); every caller (the PR, monitor and
+    deploy workflow tests) gets its own copy of that repository, without its .venv."""
+    if not _PIPELINE_RUN:
+        _PIPELINE_RUN.append(_run_pipeline(base / "pipeline-run"))
+    first, first_store = _PIPELINE_RUN[0]
+    repo, store = base / "repo", base / "dvc-cache"
+    shutil.copytree(first, repo, symlinks=True, ignore=shutil.ignore_patterns(".venv"))
+    shutil.copytree(first_store, store)
+    return repo, store
+
+
+def _run_pipeline(base: Path) -> tuple[Path, Path]:
     repo = copy_project(base / "repo")
     set_params(repo, **FAST_PARAMS)
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
@@ -130,6 +148,17 @@ def pull_request_event(
     }
 
 
+def push_event(repo: Path, branch: str = "main") -> dict:
+    """A `push` of ``repo``'s HEAD to ``branch``."""
+    head = git(repo, "rev-parse", "HEAD").strip()
+    return {
+        "ref": f"refs/heads/{branch}",
+        "after": head,
+        "head_commit": {"id": head},
+        "repository": {"full_name": REPOSITORY, "default_branch": "main"},
+    }
+
+
 @dataclass
 class ActRun:
     returncode: int
@@ -152,8 +181,18 @@ def run_workflow(
     job: str | None = None,
     cache_store: Path | None = None,
     timeout: int = 900,
+    env: dict[str, str] | None = None,
+    variables: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+    path: list[Path] | None = None,
+    workspaces: Path | None = None,
 ) -> ActRun:
-    """Run ``workflow`` in ``repo`` for ``event`` with act; collect output, comments, artifacts."""
+    """Run ``workflow`` in ``repo`` for ``event`` with act; collect output, comments, artifacts.
+
+    ``env``, ``variables`` and ``secrets`` go to act's --env, --var and --secret; ``path``
+    is put in front of the runner's PATH (shims of tools a hosted runner has installed).
+    ``workspaces``: where act creates the jobs' workspaces [default: ~/.cache/act]; BentoML
+    refuses to build a bento under a hidden folder such as .cache."""
     work.mkdir(parents=True, exist_ok=True)
     event_file = work / "event.json"
     event_file.write_text(json.dumps(event))
@@ -178,12 +217,19 @@ def run_workflow(
         f"ACT_CACHE_STORE={cache_store or ''}",
         *local_repositories(workflow_path),
     ]
+    for flag, values in (("--env", env), ("--var", variables), ("--secret", secrets)):
+        for key, value in (values or {}).items():
+            command += [flag, f"{key}={value}"]
+    if workspaces:
+        command += ["--action-cache-path", str(workspaces)]
     if job:
         command += ["-j", job]
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    env.pop("VIRTUAL_ENV", None)  # the job makes its own .venv, as on a runner
+    host = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    host.pop("VIRTUAL_ENV", None)  # the job makes its own .venv, as on a runner
+    if path:
+        host["PATH"] = os.pathsep.join([*map(str, path), host["PATH"]])
     result = subprocess.run(
-        command, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        command, cwd=repo, env=host, capture_output=True, text=True, timeout=timeout, check=False
     )
     calls = sorted(shim_dir.glob("call-*.args"), key=lambda p: int(p.stem.split("-")[1]))
     return ActRun(

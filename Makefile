@@ -126,7 +126,8 @@ MONITOR_SUMMARY ?=
 REPORT_URL ?=
 GH ?= gh
 
-.PHONY: monitor replay alert retrain bench-monitor
+.PHONY: monitor replay alert retrain bench-monitor monitor-site monitor-pages-off \
+	retrain-blocked
 
 monitor: repro ## Drift report: prediction log vs training window -> monitor-report/ (html, json, md)
 	$(RUN) mlops monitor $(if $(MONITOR_LOGS),--logs "$(MONITOR_LOGS)") \
@@ -142,6 +143,15 @@ alert: install ## Open, update or close the one drift issue from monitor-report/
 
 retrain: data ## Move the training window forward, reproduce, open one retraining PR (gh)
 	$(RUN) mlops retrain --gh "$(GH)" $(if $(REPORT_URL),--report-url "$(REPORT_URL)")
+
+monitor-site: install ## GitHub Pages site from monitor-report/: index.html (summary, link) + report
+	$(RUN) mlops monitor site
+
+monitor-pages-off: install ## Say in the job summary that Pages is off and which variable turns it on
+	@$(RUN) mlops monitor pages-off
+
+retrain-blocked: install ## Comment on the drift issue why retraining did not start (make retrain wrote it)
+	$(RUN) mlops monitor comment --gh "$(GH)"
 
 bench-monitor: install ## Benchmark the monitor on 1M and 10M logged rows -> benchmarks/monitor.json
 	$(RUN) python benchmarks/monitor.py

@@ -795,6 +795,14 @@ class AlertAction:
         return f"{self.kind}{where}: {self.reason}{retrain}"
 
 
+def _report_line(report_url: str | None) -> str:
+    if not report_url:
+        return "see the monitor workflow run (artifact monitor-report)"
+    if "/actions/runs/" in report_url:  # no Pages site: the report is the run's artifact
+        return f"artifact `monitor-report` of {report_url}"
+    return report_url
+
+
 def issue_body(
     summary: dict[str, Any], consecutive: int, retrain_after: int, report_url: str | None
 ) -> str:
@@ -806,7 +814,7 @@ def issue_body(
         f"run(s)** (retraining starts after {retrain_after}).",
         "",
         f"- live model version: `{version}`",
-        f"- report: {report_url or 'see the monitor workflow run (artifact monitor-report)'}",
+        f"- report: {_report_line(report_url)}",
         f"- last run: {summary.get('generated_at', 'n/a')}",
         "",
         summary_markdown(summary, report_url),

@@ -284,7 +284,7 @@ def retrain(
         )
     except stage.WindowBlocked as blocked:
         # not a failure of the run: there is nothing to retrain on yet. Say so where people
-        # look (job summary, a warning, and the drift issue through `mlops monitor comment`)
+        # look (job summary, a warning, and the drift issue through `mlops monitor-comment`)
         note = m.out / BLOCKED_NOTE
         note.parent.mkdir(parents=True, exist_ok=True)
         note.write_text(f"Retraining did not start: {blocked}\n", encoding="utf-8")

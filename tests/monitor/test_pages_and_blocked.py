@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from mlops import monitor
 from mlops.monitor_cli import app
+from mlops.monitor_params import AlertParams
 from tests.monitor.test_alert import GH, ROOT_PARAMS, summary
 
 ROOT = ROOT_PARAMS.parent
@@ -47,6 +48,15 @@ def test_site_links_the_latest_report_and_keeps_the_summary(tmp_path):
     assert "<table>" in index and "<td>temp</td>" in index  # the summary, rendered
     assert "<script>x</script>" not in index and "&lt;script&gt;" in index
     assert (site / "report.html").read_text() == "<html>evidently report</html>"
+
+
+def test_the_issue_links_the_pages_site_else_the_runs_artifact():
+    rules = AlertParams()
+    pages = monitor.decide(summary("drift"), None, rules, "https://acme.github.io/ml-template/")
+    assert "- report: https://acme.github.io/ml-template/\n" in pages.body
+    run = "https://github.com/acme/ml-template/actions/runs/7"
+    fallback = monitor.decide(summary("drift"), None, rules, run)
+    assert f"- report: artifact `monitor-report` of {run}\n" in fallback.body
 
 
 def test_site_without_a_monitor_run_says_what_to_run(tmp_path):

@@ -30,6 +30,8 @@ STUBS = {
     "actions/upload-artifact": "upload-artifact",
     "actions/download-artifact": "download-artifact",
     "iterative/setup-cml": "setup-cml",
+    "actions/upload-pages-artifact": "upload-pages-artifact",
+    "actions/deploy-pages": "deploy-pages",
 }
 
 

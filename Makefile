@@ -135,9 +135,11 @@ MONITOR_LOGS ?=
 MONITOR_LABELS ?=
 MONITOR_SUMMARY ?=
 REPORT_URL ?=
+PAGES_URL ?=
 GH ?= gh
 
-.PHONY: monitor replay alert retrain bench-monitor
+.PHONY: monitor replay alert retrain bench-monitor monitor-site monitor-pages-off \
+	retrain-blocked
 
 monitor: repro ## Drift report: prediction log vs training window -> monitor-report/ (html, json, md)
 	$(RUN) $(CLI) monitor $(if $(MONITOR_LOGS),--logs "$(MONITOR_LOGS)") \
@@ -148,11 +150,20 @@ replay: repro ## Replay a later month against the service at REPLAY_URL (or REPL
 		$(if $(REPLAY_MONTH),--month "$(REPLAY_MONTH)")
 
 alert: install ## Open, update or close the one drift issue from monitor-report/summary.json (gh)
-	$(RUN) $(CLI) alert --gh "$(GH)" $(if $(REPORT_URL),--report-url "$(REPORT_URL)") \
+	$(RUN) $(CLI) alert --gh "$(GH)" $(if $(or $(PAGES_URL),$(REPORT_URL)),--report-url "$(or $(PAGES_URL),$(REPORT_URL))") \
 		$(if $(MONITOR_SUMMARY),--summary "$(MONITOR_SUMMARY)")
 
 retrain: data ## Move the training window forward, reproduce, open one retraining PR (gh)
 	$(RUN) $(CLI) retrain --gh "$(GH)" $(if $(REPORT_URL),--report-url "$(REPORT_URL)")
+
+monitor-site: install ## GitHub Pages site from monitor-report/: index.html (summary, link) + report
+	$(RUN) $(CLI) monitor-site
+
+monitor-pages-off: install ## Say in the job summary that Pages is off and which variable turns it on
+	@$(RUN) $(CLI) monitor-pages-off
+
+retrain-blocked: install ## Comment on the drift issue why retraining did not start (make retrain wrote it)
+	$(RUN) $(CLI) monitor-comment --gh "$(GH)"
 
 bench-monitor: install ## Benchmark the monitor on 1M and 10M logged rows -> benchmarks/monitor.json
 	$(RUN) python benchmarks/monitor.py

@@ -257,6 +257,12 @@ def _register_subcommands() -> None:
         monitor_cli.retrain,
     ):
         app.command()(command)
+    for name, command in (
+        ("monitor-site", monitor_cli.site),
+        ("monitor-pages-off", monitor_cli.pages_off),
+        ("monitor-comment", monitor_cli.comment),
+    ):
+        app.command(name)(command)
 
 
 _register_subcommands()

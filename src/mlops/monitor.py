@@ -795,6 +795,14 @@ class AlertAction:
         return f"{self.kind}{where}: {self.reason}{retrain}"
 
 
+def _report_line(report_url: str | None) -> str:
+    if not report_url:
+        return "see the monitor workflow run (artifact monitor-report)"
+    if "/actions/runs/" in report_url:  # no Pages site: the report is the run's artifact
+        return f"artifact `monitor-report` of {report_url}"
+    return report_url
+
+
 def issue_body(
     summary: dict[str, Any], consecutive: int, retrain_after: int, report_url: str | None
 ) -> str:
@@ -806,7 +814,7 @@ def issue_body(
         f"run(s)** (retraining starts after {retrain_after}).",
         "",
         f"- live model version: `{version}`",
-        f"- report: {report_url or 'see the monitor workflow run (artifact monitor-report)'}",
+        f"- report: {_report_line(report_url)}",
         f"- last run: {summary.get('generated_at', 'n/a')}",
         "",
         summary_markdown(summary, report_url),
@@ -915,6 +923,78 @@ def apply(client: GhClient, action: AlertAction, alert: Any) -> int | None:
     return action.number
 
 
+# --------------------------------------------------------------------------- Pages site
+# The monitor workflow publishes the latest report to GitHub Pages when the repository
+# variable MONITOR_PAGES is "true": a small site whose index page shows the summary and
+# links the full Evidently report (each deploy replaces the site: it is always the latest).
+SITE_FILES = ("report.html", "summary.json", "summary.md")
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto;
+       padding: 0 1rem; line-height: 1.5; color: #1f2328; }}
+table {{ border-collapse: collapse; margin: 1rem 0; }}
+th, td {{ border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: left; }}
+code {{ background: #f6f8fa; padding: .1rem .3rem; border-radius: 4px; }}
+.latest {{ font-size: 1.2rem; padding: .8rem 1rem; background: #f6f8fa;
+          border: 1px solid #d0d7de; border-radius: 6px; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p class="latest"><a href="report.html">Latest drift report</a> (generated {generated},
+verdict <strong>{verdict}</strong>) &middot; <a href="summary.json">summary.json</a>
+&middot; <a href="summary.md">summary.md</a></p>
+{summary}
+</body>
+</html>
+"""
+
+
+def site_index(summary: dict[str, Any], title: str = "Production monitoring") -> str:
+    """The site's index page: a link to the latest report and the summary (pure)."""
+    from html import escape
+
+    from markdown_it import MarkdownIt
+
+    markdown = summary_markdown(summary)
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return _PAGE.format(
+        title=escape(title),
+        generated=escape(str(summary.get("generated_at", "n/a"))),
+        verdict=escape(str(summary.get("verdict", "n/a"))),
+        summary=body,
+    )
+
+
+def build_site(report_dir: Path, site: Path) -> list[Path]:
+    """Write ``site``: index.html plus the report and summaries of ``report_dir``."""
+    import shutil
+
+    missing = [name for name in SITE_FILES if not (report_dir / name).is_file()]
+    if missing:
+        raise MonitorError(
+            f"{', '.join(str(report_dir / m) for m in missing)} not found: the Pages site is "
+            "built from the monitor's output; run `make monitor` first"
+        )
+    summary = json.loads((report_dir / "summary.json").read_text())
+    if site.exists():
+        shutil.rmtree(site)  # the site is always exactly the latest run
+    site.mkdir(parents=True)
+    written = []
+    for name in SITE_FILES:
+        shutil.copy2(report_dir / name, site / name)
+        written.append(site / name)
+    (site / "index.html").write_text(site_index(summary), encoding="utf-8")
+    written.append(site / "index.html")
+    return written
+
+
 # --------------------------------------------------------------------------- retraining
 # When drift persists, the training window moves forward by whole months (the prepare
 # section of params.yaml, edited in place so its comments stay), the pipeline is reproduced
@@ -948,6 +1028,28 @@ def move_window(text: str, months: int) -> tuple[str, dict[str, tuple[str, str]]
     return "".join(lines), changes
 
 
+class WindowBlocked(MonitorError):
+    """The training window cannot move: the data ends before the moved windows."""
+
+
+def check_window_fits(changes: dict[str, tuple[str, str]], last: pd.Timestamp) -> None:
+    """Raise :class:`WindowBlocked` unless the data reaches the moved production window.
+
+    ``last`` is the latest labelled time in the data. Moving the window is retraining on
+    newer data; with no row on or after the new ``production_start`` there is no newer data
+    yet (and nothing left held back for monitoring), so new data must come first.
+    """
+    old, new = changes["production_start"]
+    if pd.Timestamp(new) > last:
+        raise WindowBlocked(
+            f"retraining needs new data: moving the training window would put "
+            f"prepare.production_start at {new}, but the data ends at {last} (it was {old}). "
+            "Add the newer rows to the raw data (data/), record them with `dvc add data` "
+            "(then `dvc push` when a remote is set), commit data.dvc and push; the next "
+            "drifted monitor run retrains on them. Or move the prepare dates by hand."
+        )
+
+
 def _git(root: Path, *args: str) -> str:
     import subprocess
 
@@ -967,10 +1069,17 @@ def retrain(
     reproduce: Callable[[], None],
     report_url: str | None = None,
     say: Callable[[str], None] = _say,
+    data_end: pd.Timestamp | None = None,
 ) -> str:
-    """Move the window, reproduce, push ``branch`` and open (or update) its one PR."""
+    """Move the window, reproduce, push ``branch`` and open (or update) its one PR.
+
+    With ``data_end`` (the latest labelled time), a move past the data raises
+    :class:`WindowBlocked` before anything is changed.
+    """
     params_file = root / "params.yaml"
     text, changes = move_window(params_file.read_text(), months)
+    if data_end is not None:
+        check_window_fits(changes, data_end)
     _git(root, "switch", "-C", branch)
     params_file.write_text(text)
     moved = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changes.items())

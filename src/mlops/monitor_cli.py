@@ -11,12 +11,15 @@ import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlops.clikit import ParamsOption, friendly
 from mlops.params import DEFAULT_PARAMS, ParamsError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     help="Production monitoring: drift report, replayed traffic, the drift alert issue.",
@@ -207,6 +210,24 @@ def alert(
     _append("GITHUB_STEP_SUMMARY", f"**Drift alert:** {action.describe()}\n")
 
 
+BLOCKED_NOTE = "retrain-blocked.md"  # in monitor.out: why the window could not move
+
+
+def _data_end(params: Path) -> pd.Timestamp:
+    """The latest time with a known label in the raw data (what the split will see)."""
+    import pandas as pd
+
+    from mlops import dataset
+    from mlops.params import load_params
+
+    p = load_params(params)
+    table = dataset.load_table(params.resolve().parent / p.paths.raw)
+    times = pd.to_datetime(table.loc[table[p.schema.target].notna(), p.schema.time])
+    if times.empty:
+        raise ValueError(f"{p.paths.raw}: no labelled rows, nothing to retrain on")
+    return times.max()
+
+
 def _push_url() -> str:
     explicit = os.environ.get("RETRAIN_PUSH_URL")
     if explicit:
@@ -249,18 +270,93 @@ def retrain(
                 "monitor.alert.retrain_months"
             )
 
-    url = stage.retrain(
-        root,
-        m.alert.retrain_months,
-        m.alert.retrain_branch,
-        base,
-        _push_url(),
-        stage.GhClient(gh),
-        reproduce,
-        report_url,
-    )
+    try:
+        url = stage.retrain(
+            root,
+            m.alert.retrain_months,
+            m.alert.retrain_branch,
+            base,
+            _push_url(),
+            stage.GhClient(gh),
+            reproduce,
+            report_url,
+            data_end=_data_end(params),
+        )
+    except stage.WindowBlocked as blocked:
+        # not a failure of the run: there is nothing to retrain on yet. Say so where people
+        # look (job summary, a warning, and the drift issue through `mlops monitor-comment`)
+        note = m.out / BLOCKED_NOTE
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(f"Retraining did not start: {blocked}\n", encoding="utf-8")
+        _append("GITHUB_STEP_SUMMARY", f"**Retraining:** did not start: {blocked}\n")
+        _append("GITHUB_OUTPUT", "blocked=true\n")
+        print(f"::warning title=Retraining needs new data::{blocked}")
+        print(f"retrain: nothing changed; the note for the drift issue is in {note}")
+        return
     _append("GITHUB_STEP_SUMMARY", f"**Retraining:** pull request {url}\n")
     print(f"retrain: pull request {url}")
+
+
+@app.command()
+@_friendly
+def comment(
+    body_file: Annotated[
+        Path | None,
+        typer.Option(help="Markdown to post [default: monitor.out/retrain-blocked.md]"),
+    ] = None,
+    gh: Annotated[str, typer.Option(help="the GitHub CLI executable")] = "gh",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Comment on the one open drift issue (by default: why retraining did not start)."""
+    from mlops import monitor as stage
+    from mlops.monitor_params import load_monitor_params
+
+    m = load_monitor_params(params)
+    path = body_file or m.out / BLOCKED_NOTE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: nothing to comment (run `make retrain`)")
+    client = stage.GhClient(gh)
+    issue = client.open_issue(m.alert.label)
+    if issue is None:
+        print(f"comment: no open issue labelled {m.alert.label!r}; not posted:\n{path.read_text()}")
+        return
+    client.run("issue", "comment", str(issue.number), "--body-file", "-", stdin=path.read_text())
+    print(f"comment: posted {path} on issue #{issue.number}")
+
+
+@app.command()
+@_friendly
+def site(
+    out: Annotated[Path | None, typer.Option(help="site folder [default: monitor.site]")] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="monitor output folder [default: monitor.out]")
+    ] = None,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Build the GitHub Pages site: index.html (summary, link) and the latest report."""
+    from mlops import monitor as stage
+    from mlops.monitor_params import load_monitor_params
+
+    m = load_monitor_params(params)
+    folder = out or m.site
+    written = stage.build_site(report or m.out, folder)
+    _append(
+        "GITHUB_STEP_SUMMARY",
+        f"**Pages:** site built in `{folder}` (index.html links the report)\n",
+    )
+    print(f"site: {len(written)} files -> {folder} (open {folder / 'index.html'})")
+
+
+@app.command("pages-off")
+def pages_off() -> None:
+    """Say (job summary and notice) that Pages publishing is off and how to turn it on."""
+    text = (
+        "GitHub Pages publishing is off: the report is in the run's `monitor-report` artifact. "
+        "To publish it, set the repository variable `MONITOR_PAGES` to `true` and choose "
+        "Settings → Pages → Source: GitHub Actions."
+    )
+    _append("GITHUB_STEP_SUMMARY", f"**Pages:** {text}\n")
+    print(f"::notice title=Pages off::{text}")
 
 
 def main() -> None:  # pragma: no cover - entry point

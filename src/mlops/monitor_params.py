@@ -88,6 +88,7 @@ class MonitorParams(_Section):
     labels: str = "logs/labels.jsonl"
     key: str = "request_id"  # joins labels to predictions
     out: Path = Path("monitor-report")  # report.html, summary.json, summary.md (not in git)
+    site: Path = Path("monitor-site")  # the GitHub Pages site: index.html + latest report
     reference_rows: int = Field(default=50_000, ge=100)  # training-window rows sampled
     current_rows: int = Field(default=50_000, ge=100)  # logged predictions sampled (reservoir)
     min_rows: int = Field(default=200, ge=1)  # fewer logged predictions: "insufficient data"

@@ -32,6 +32,8 @@ STUBS = {
     "iterative/setup-cml": "setup-cml",
     "docker/login-action": "docker-login",
     "helm/kind-action": "kind",
+    "actions/upload-pages-artifact": "upload-pages-artifact",
+    "actions/deploy-pages": "deploy-pages",
 }
 
 

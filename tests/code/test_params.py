@@ -13,10 +13,18 @@ def raw_params() -> dict:
 
 
 def test_repository_params_load(params):
+    schema = params.schema
+    assert set(schema.feature_names) == {*schema.categorical, *schema.numeric}
+    assert schema.target not in schema.feature_names
+    assert schema.time not in schema.feature_names
+    assert params.train.hyperparameters()["max_iter"] > 0
+
+
+@pytest.mark.default_data("a fork's schema is checked by test_repository_params_load")
+def test_default_schema_describes_the_flights_table(params):
     assert params.schema.target == "delayed"
     assert set(params.schema.categorical) == {"carrier", "origin", "dest"}
     assert "hour" in params.schema.numeric
-    assert params.train.hyperparameters()["max_iter"] > 0
 
 
 def test_missing_file_names_the_path(tmp_path):

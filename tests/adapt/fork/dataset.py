@@ -18,7 +18,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mlops.errors import DataFetchError
-from mlops.validation import check_frame
+from mlops.validation import check_frame, read_raw_csv
 
 CUSTOMERS = "customers.csv"
 
@@ -50,9 +50,9 @@ def load_table(raw_dir: Path) -> pd.DataFrame:
     """One row per customer snapshot: the features, ``churned`` (1, 0, or missing while the
     month after the snapshot is not over) and the snapshot time."""
     (path,) = raw_files(raw_dir)
-    if not path.exists():
-        raise DataFetchError(f"{path} is missing: run `make data` (dvc pull)")
-    raw = check_frame(pd.read_csv(path, dtype={"churn": "string"}), RAW_SCHEMA, str(path), RAW_HINT)
+    raw = check_frame(
+        read_raw_csv(path, dtype={"churn": "string"}), RAW_SCHEMA, str(path), RAW_HINT
+    )
     churned = raw["churn"].map({"Yes": 1, "No": 0})
     return pd.DataFrame(
         {

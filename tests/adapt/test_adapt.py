@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -164,7 +165,13 @@ def commit_all(repo: Path, message: str) -> None:
 @pytest.fixture(scope="module")
 def fork(tmp_path_factory) -> Path:
     """The template's tracked files, committed on main, then the fork's three-file edit."""
-    repo = tmp_path_factory.mktemp("fork")
+    return build_fork(tmp_path_factory.mktemp("fork"))
+
+
+def build_fork(repo: Path) -> Path:
+    """In the empty folder ``repo``: the template as forked (committed on main), then the
+    fork's three-file edit, not committed. ``python -c 'from tests.adapt.test_adapt import
+    build_fork; build_fork(Path(...))'`` makes one to look around in."""
     tracked = subprocess.run(
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split("\0")
@@ -192,6 +199,18 @@ def fork(tmp_path_factory) -> Path:
     return repo
 
 
+def run_fork_tests(repo: Path, name: str, *args: str) -> ElementTree.Element:
+    """The fork's own pytest on ``args``; its JUnit report's summary (fails on exit != 0)."""
+    report = repo.parent / f"{name}-junit.xml"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
+         f"--junitxml={report}", *args],
+        cwd=repo, env=_env(repo), capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, f"the fork's tests failed:\n{result.stdout[-6000:]}"
+    return ElementTree.parse(report).getroot().find("testsuite")
+
+
 @pytest.fixture(scope="module")
 def adapted(fork: Path) -> Path:
     """The fork after `mlops repro`, committed on main (what CI runs on the first push)."""
@@ -216,6 +235,34 @@ def test_the_fork_edits_three_files_and_keeps_every_other_param(fork):
         k: v for k, v in after["serve"].items() if k != "name"
     }
     assert after["schema"]["target"] == "churned"
+
+
+# The fork's own suite, before its pipeline runs: the code, data and pipeline tests that are
+# not slow (the service, monitor and workflow suites are left out for time), and the model
+# tests on the fork's real data. Facts of the flights data are marked default_data.
+FORK_FAST_SUITES = ["tests/code", "tests/data", "tests/pipeline", "tests/service/test_serving.py"]
+
+
+def test_the_forks_own_tests_pass_and_skip_only_the_default_data_facts(fork):
+    before = git(fork, "status", "--porcelain")
+    fast = run_fork_tests(fork, "fast", "-m", "not slow", *FORK_FAST_SUITES)
+    model = run_fork_tests(fork, "model", "tests/model")
+    for suite, at_least in [(fast, 100), (model, 4)]:
+        ran = int(suite.get("tests")) - int(suite.get("skipped"))
+        assert ran >= at_least, f"only {ran} of the fork's tests ran"
+        assert suite.get("failures") == suite.get("errors") == "0"
+    skipped = [
+        case.find("skipped").get("message", "")
+        for suite in (fast, model)
+        for case in suite.iter("testcase")
+        if case.find("skipped") is not None
+    ]
+    default_only = [m for m in skipped if "embedded default data" in m]
+    assert len(default_only) >= 15, skipped  # row counts, flights files, directions, ...
+    assert all("data.dvc pins other data" in m for m in default_only)
+    others = set(skipped) - set(default_only)
+    assert others <= {"this dataset.py has no embedded copy (a fork): no default_data tests run"}
+    assert git(fork, "status", "--porcelain") == before, "the fork's tests changed its files"
 
 
 def test_the_pipeline_trains_on_the_new_data(adapted):

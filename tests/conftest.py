@@ -7,6 +7,8 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -139,6 +141,33 @@ def shift_features(table: pd.DataFrame, params: Params, names: list[str], share:
         spec = params.schema.features[name]
         moved = (table[name] + share * (spec.max - spec.min)).clip(spec.min, spec.max)
         table[name] = moved.round().astype(int) if spec.type == "int" else moved
+
+
+def service_fields(params: Params) -> SimpleNamespace:
+    """The schema's columns by the part they play in the service's bad-input tests (on the
+    default: hour, temp, distance, carrier, origin): ``int_`` (an int with a max), ``nan``
+    (a float, nullable first), ``float_`` (a float, required first), ``category`` (a
+    required category with values) and ``other`` (another category)."""
+    specs = params.schema.features
+
+    def first(*tests: Callable[[Any], bool], other_than: str | None = None) -> str:
+        for test in tests:
+            for name, spec in specs.items():
+                if name != other_than and test(spec):
+                    return name
+        return next(iter(specs))
+
+    category = first(
+        lambda s: s.type == "category" and s.values and not s.nullable,
+        lambda s: s.type == "category" and not s.nullable,
+    )
+    return SimpleNamespace(
+        int_=first(lambda s: s.type == "int" and s.max is not None, lambda s: s.max is not None),
+        nan=first(lambda s: s.type == "float" and s.nullable, lambda s: s.type == "float"),
+        float_=first(lambda s: s.type == "float" and not s.nullable, lambda s: s.type == "float"),
+        category=category,
+        other=first(lambda s: s.type == "category", other_than=category),
+    )
 
 
 def feature(params: Params, kind: str, *, other_than: tuple[str, ...] = ()) -> str:

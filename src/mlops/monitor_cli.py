@@ -111,7 +111,7 @@ def replay(
     serve: Annotated[
         str | None,
         typer.Option(
-            help="start this bento (e.g. flight-delay:latest) on 127.0.0.1 for the replay, "
+            help="start this bento (e.g. <serve.name>:latest) on 127.0.0.1 for the replay, "
             "logging to monitor.logs, and stop it after; default: use the service at --url"
         ),
     ] = None,
@@ -136,7 +136,7 @@ def replay(
     del table
     target = labels or Path(m.labels)
     print(
-        f"replay: {len(records):,} flights of {chosen} -> {serve or url} "
+        f"replay: {len(records):,} records of {chosen} -> {serve or url} "
         f"(at most {settings.rate:g} requests/s, {settings.concurrency} in flight)",
         flush=True,
     )

@@ -31,6 +31,7 @@ class FeatureSpec(_Section):
     max: float | None = None
     nullable: bool = False
     max_missing: float = Field(default=0.0, ge=0.0, le=1.0)
+    example: str | float | None = None  # shown in the service's API docs (OpenAPI)
 
     @model_validator(mode="after")
     def _consistent(self) -> FeatureSpec:
@@ -40,6 +41,14 @@ class FeatureSpec(_Section):
             raise ValueError("'min'/'max' are not allowed for type 'category'")
         if self.max_missing > 0 and not self.nullable:
             raise ValueError("'max_missing' > 0 needs 'nullable: true'")
+        if self.example is not None and self.type != "category":
+            low, high = self.min, self.max
+            if isinstance(self.example, str):
+                raise ValueError(f"'example' must be a number for type '{self.type}'")
+            if (low is not None and self.example < low) or (
+                high is not None and self.example > high
+            ):
+                raise ValueError(f"'example' {self.example} is outside [{low}, {high}]")
         return self
 
 

@@ -99,7 +99,7 @@ def window_records(
     stamps = pd.to_datetime(table[schema.time])
     window = table[stamps.dt.strftime("%Y-%m") == month]
     if window.empty:
-        raise ReplayError(f"no flights in {month} to replay")
+        raise ReplayError(f"no rows in {month} to replay")
     if len(window) > count:
         window = window.sample(count, random_state=seed)
     window = window.sort_values(schema.time)

@@ -18,7 +18,7 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 class ServeParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = "flight-delay"  # BentoML model, service and bento name
+    name: str = "model-service"  # BentoML model, service and bento name
     lock: Path = Path("dvc.lock")  # where the model's hash is recorded (stages.*.outs)
     max_batch_records: int = Field(default=1000, ge=1, le=100_000)  # records per request
     workers: int = Field(default=1, ge=1, le=64)  # server processes

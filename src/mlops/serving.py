@@ -53,7 +53,9 @@ def _feature_type(name: str, spec: Any) -> tuple[Any, Any]:
         allowed = f" Known values: {', '.join(spec.values)}." if spec.values else ""
         typ: Any = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_CATEGORY_LENGTH)]
         description = f"category.{allowed} Unknown values are served (as missing) and counted."
-        example: Any = spec.values[0] if spec.values else "ORD"
+        example: Any = spec.values[0] if spec.values else "example"
+        if spec.example is not None:
+            example = str(spec.example)
     else:
         python_type = int if spec.type == "int" else float
         extra = {} if spec.type == "int" else {"allow_inf_nan": False}
@@ -62,7 +64,7 @@ def _feature_type(name: str, spec: Any) -> tuple[Any, Any]:
         description = f"{spec.type}{bounds}"
         low = spec.min if spec.min is not None else 0
         high = spec.max if spec.max is not None else low
-        example = python_type(low + (high - low) / 4)
+        example = python_type(low + (high - low) / 4 if spec.example is None else spec.example)
     if spec.nullable:
         typ = Optional[typ]  # noqa: UP045 - Optional[] of an Annotated type reads clearer
         description += "; null when unknown"

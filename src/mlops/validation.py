@@ -8,10 +8,14 @@ the rule and how many rows broke it.
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+from typing import Any
+
 import pandas as pd
 import pandera.pandas as pa
 
-from mlops.errors import DataValidationError, Failure
+from mlops.errors import DataFetchError, DataValidationError, Failure
 from mlops.params import FeatureSpec, SchemaParams
 
 SCHEMA_HINT = (
@@ -20,6 +24,24 @@ SCHEMA_HINT = (
 )
 _DTYPES = {"category": str, "float": float, "int": "int64"}
 _MAX_EXAMPLES = 3
+
+
+def read_raw_csv(path: Path, **read_csv_args: Any) -> pd.DataFrame:
+    """``pd.read_csv`` for a raw file, with errors that name the file and say what to do
+    (missing, empty, not a CSV file). For ``load_table`` in ``dataset.py``, a fork's too."""
+    if not path.exists():
+        raise DataFetchError(
+            f"{path} is missing: run `make data` to fetch the raw data tracked by data.dvc"
+        )
+    try:
+        return pd.read_csv(path, **read_csv_args)
+    except pd.errors.EmptyDataError:
+        raise pd.errors.EmptyDataError(
+            f"{path} is empty (no header, no rows): restore it with `make data` "
+            "or `dvc checkout data.dvc`"
+        ) from None
+    except (zipfile.BadZipFile, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise pd.errors.ParserError(f"{path} is not a readable CSV file: {exc}") from None
 
 
 def _column(spec: FeatureSpec) -> pa.Column:

@@ -6,7 +6,7 @@ import pytest
 from mlops.evaluate import PLOT_FILES, _thin, evaluate, write_plots
 from mlops.figures import RENDERERS, render_all
 from mlops.train import train
-from tests.conftest import make_table
+from tests.conftest import make_table, signal_features
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_importance_covers_every_feature_largest_first(params, result):
     assert set(result.importance["feature"]) == set(params.schema.feature_names)
     assert result.importance["importance"].is_monotonic_decreasing
     top_two = set(result.importance["feature"].head(2))
-    assert top_two == {"hour", "precip"}  # the synthetic signal lives in these two
+    assert top_two == set(signal_features(params))  # the synthetic signal lives in these
 
 
 def test_plot_files_are_written_in_dvc_formats(tmp_path, result):
@@ -77,6 +77,6 @@ def test_png_figures_are_rendered(tmp_path, result):
 def test_single_class_test_window_is_explained(params):
     small = params.train.model_copy(update={"hist_gradient_boosting": {"max_iter": 5}})
     model = train(make_table(params), params.schema, small)
-    test = make_table(params, rows=100).assign(delayed=0)
+    test = make_table(params, rows=100).assign(**{params.schema.target: 0})
     with pytest.raises(ValueError, match="only one class"):
         evaluate(model, test, params.schema, params.evaluate, seed=0)

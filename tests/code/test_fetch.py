@@ -12,6 +12,11 @@ from mlops.errors import DataFetchError
 from mlops.fetch import configured_remote, fetch, matches
 
 ROOT = Path(__file__).resolve().parents[2]
+# the embedded copy exists only for the default data; a fork's materialize_embedded raises
+EMBEDDED = pytest.mark.default_data(
+    "a fork without an embedded copy gets its data from its DVC remote (tested by "
+    "test_remote_is_pulled_when_it_holds_the_data)"
+)
 
 
 def dvc(repo: Path, *args: str) -> None:
@@ -27,6 +32,7 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@EMBEDDED
 def test_embedded_copy_is_materialized_and_verified(repo):
     how = fetch(repo / "data", repo / "data.dvc")
     assert how == "embedded copy, verified against data.dvc"
@@ -34,15 +40,17 @@ def test_embedded_copy_is_materialized_and_verified(repo):
     assert fetch(repo / "data", repo / "data.dvc") == "already present"
 
 
+@EMBEDDED
 def test_modified_file_is_replaced_by_the_pinned_one(repo):
     fetch(repo / "data", repo / "data.dvc")
-    with (repo / "data" / dataset.WEATHER).open("a") as f:
+    with dataset.raw_files(repo / "data")[-1].open("a") as f:
         f.write("EWR,2013,12,31,23,1,1,1,1,1,1,1,1,1,x\n")
     assert not matches(repo / "data.dvc")[0]
     fetch(repo / "data", repo / "data.dvc")
     assert matches(repo / "data.dvc")[0]
 
 
+@EMBEDDED
 def test_embedded_copy_that_does_not_match_is_an_error(repo):
     pinned = (repo / "data.dvc").read_text()
     (repo / "data.dvc").write_text(
@@ -52,6 +60,7 @@ def test_embedded_copy_that_does_not_match_is_an_error(repo):
         fetch(repo / "data", repo / "data.dvc")
 
 
+@EMBEDDED
 def test_unreachable_remote_falls_back_to_the_embedded_copy(repo, tmp_path, capsys):
     dvc(repo, "remote", "add", "-d", "store", str(tmp_path / "empty-remote"))
     assert configured_remote(repo / "data.dvc") == "store"
@@ -60,8 +69,9 @@ def test_unreachable_remote_falls_back_to_the_embedded_copy(repo, tmp_path, caps
     assert "`dvc pull` from 'store' failed" in capsys.readouterr().err
 
 
-def test_remote_is_pulled_when_it_holds_the_data(repo, tmp_path):
-    fetch(repo / "data", repo / "data.dvc")
+def test_remote_is_pulled_when_it_holds_the_data(repo, tmp_path, real_raw_dir):
+    shutil.copytree(real_raw_dir, repo / "data")  # the data this repository's data.dvc pins
+    assert fetch(repo / "data", repo / "data.dvc") == "already present"  # and in the cache
     dvc(repo, "remote", "add", "-d", "store", str(tmp_path / "remote"))
     dvc(repo, "push", "data.dvc")
     shutil.rmtree(repo / "data")

@@ -13,10 +13,18 @@ def raw_params() -> dict:
 
 
 def test_repository_params_load(params):
+    schema = params.schema
+    assert set(schema.feature_names) == {*schema.categorical, *schema.numeric}
+    assert schema.target not in schema.feature_names
+    assert schema.time not in schema.feature_names
+    assert params.train.hyperparameters()["max_iter"] > 0
+
+
+@pytest.mark.default_data("a fork's schema is checked by test_repository_params_load")
+def test_default_schema_describes_the_flights_table(params):
     assert params.schema.target == "delayed"
     assert set(params.schema.categorical) == {"carrier", "origin", "dest"}
     assert "hour" in params.schema.numeric
-    assert params.train.hyperparameters()["max_iter"] > 0
 
 
 def test_missing_file_names_the_path(tmp_path):
@@ -58,6 +66,8 @@ def test_windows_must_be_ordered():
         ({"type": "float", "values": ["a"]}, "only allowed for type 'category'"),
         ({"type": "category", "min": 0}, "not allowed for type 'category'"),
         ({"type": "float", "max_missing": 0.5}, "needs 'nullable: true'"),
+        ({"type": "int", "example": "five"}, "must be a number for type 'int'"),
+        ({"type": "float", "min": 0, "max": 1, "example": 2}, r"outside \[0.0, 1.0\]"),
     ],
 )
 def test_inconsistent_feature_spec(spec, message):

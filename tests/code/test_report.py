@@ -20,6 +20,7 @@ from mlops.report import (
     render,
 )
 from mlops.repro import parse
+from tests.conftest import feature
 
 RULES = GateParams(
     metric="roc_auc", max_drop=0.005, floor=0.65, significant=0.001, override_label="ok"
@@ -94,7 +95,9 @@ def test_params_diff_ignores_paths_and_sees_added_keys():
 def test_data_diff_reports_rows_columns_and_drift(params, table_factory):
     base_table = table_factory(rows=2000, seed=1)
     head_table = table_factory(rows=2500, seed=2)
-    head_table["temp"] = head_table["temp"] - 60  # a cold month
+    shifted = feature(params, "bounded")
+    spec = params.schema.features[shifted]
+    head_table[shifted] = head_table[shifted] - (spec.max - (spec.min or 0)) / 2  # a shift
     base_v = {"profile": profile(base_table, params.schema)}
     head_v = {"profile": profile(head_table.assign(extra=1), params.schema)}
     dvc = "outs:\n- md5: {}.dir\n  path: data\n"
@@ -102,15 +105,16 @@ def test_data_diff_reports_rows_columns_and_drift(params, table_factory):
     assert diff.changed
     assert diff.rows == (2000, 2500)
     assert diff.added_columns == ["extra"]
-    assert diff.drift[0][0] == "temp" and diff.drift[0][1] > 0.2
+    assert diff.drift[0][0] == shifted and diff.drift[0][1] > 0.2
     same = dvc.format("a" * 32)
     assert not data_diff(same, same, head_v, base_v).changed
 
 
 def test_psi_is_zero_for_identical_profiles(params, table_factory):
+    category, number = feature(params, "closed category"), feature(params, "numeric")
     p = profile(table_factory(), params.schema)["features"]
-    assert psi(p["carrier"], p["carrier"]) == 0.0
-    assert psi(p["carrier"], p["temp"]) is None  # different kinds are not comparable
+    assert psi(p[category], p[category]) == 0.0
+    assert psi(p[category], p[number]) is None  # different kinds are not comparable
 
 
 def test_curve_chart_puts_base_and_head_on_one_grid():

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from mlops.train import ESTIMATORS, build_pipeline, features_and_target, train
+from tests.conftest import feature
 
 
 @pytest.fixture
@@ -28,9 +29,11 @@ def test_every_estimator_fits_and_learns_the_signal(params, table_factory, estim
 def test_unknown_and_missing_categories_do_not_crash(params, table_factory, small_train):
     model = train(table_factory(), params.schema, small_train)
     features, _ = features_and_target(table_factory(rows=20, seed=3), params.schema)
-    features = features.astype({"dest": object, "carrier": object})
-    features.loc[:9, "dest"] = "NEVER_SEEN"
-    features.loc[10:, "carrier"] = None
+    unseen_into = feature(params, "open category")
+    missing_in = feature(params, "closed category")
+    features = features.astype({unseen_into: object, missing_in: object})
+    features.loc[:9, unseen_into] = "NEVER_SEEN"
+    features.loc[10:, missing_in] = None
     probability = model.predict_proba(features)[:, 1]
     assert np.isfinite(probability).all()
 
@@ -62,6 +65,6 @@ def test_misspelt_hyperparameter_names_the_section(params):
 
 
 def test_single_class_training_window(params, table_factory, small_train):
-    table = table_factory().assign(delayed=0)
+    table = table_factory().assign(**{params.schema.target: 0})
     with pytest.raises(ValueError, match="only one class"):
         train(table, params.schema, small_train)

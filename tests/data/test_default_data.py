@@ -1,24 +1,23 @@
-"""Schema and quality of the real default data (NYC flights 2013), as the pipeline sees it."""
+"""Facts of the real default data (NYC flights 2013), as the pipeline sees it.
+
+Marked default_data: skipped when data.dvc pins other data. What holds for any data set is
+in test_real_data.py; a fork writes its own facts (row counts, the target's definition, the
+drift it expects) in a file like this one.
+"""
 
 import pandas as pd
 import pytest
 
-from mlops.fetch import matches
 from mlops.prepare import split
 from mlops.validate import validate
-from tests.conftest import ROOT
 
+pytestmark = pytest.mark.default_data
 LEAKS = {"dep_delay", "dep_time", "arr_time", "air_time", "arr_delay"}
 
 
 @pytest.fixture(scope="module")
 def validated(real_table, params):
     return validate(real_table, params.schema, params.validation)
-
-
-def test_workspace_data_is_what_data_dvc_pins(real_raw_dir):
-    ok, expected, actual = matches(ROOT / "data.dvc")
-    assert ok, f"data/ hashes to {actual}, data.dvc pins {expected}"
 
 
 def test_default_data_passes_validation(validated):
@@ -32,8 +31,6 @@ def test_default_data_passes_validation(validated):
 def test_no_column_leaks_the_outcome(real_table, params):
     assert not LEAKS & set(real_table.columns)
     assert not LEAKS & set(params.schema.features)
-    expected = {*params.schema.features, params.schema.target, params.schema.time}
-    assert set(real_table.columns) == expected
 
 
 def test_target_matches_its_definition(real_raw_dir, real_table):

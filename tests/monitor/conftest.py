@@ -54,7 +54,7 @@ def write_log(
             rid = f"{prefix}{i}"
             ids.append(rid)
             features = {n: _value(row[n], k) for n, k in kinds.items()}
-            unknown = ["dest"] if features.get("dest") == "ZZZ" else []
+            unknown = [n for n, v in features.items() if v == "ZZZ"]  # what the service flags
             log.write(
                 json.dumps(
                     {

@@ -13,13 +13,13 @@ import pytest
 
 from mlops import monitor
 from mlops.monitor_params import MonitorParams, load_config, parse_monitor_params
-from mlops.params import Params, ParamsError
-from tests.conftest import make_table
+from mlops.params import Params, ParamsError, load_params
+from tests.conftest import ROOT, feature, make_table, shift_features, shifted_features
 
 
 def test_sample_is_bounded_uniform_and_stats_are_exact(params, log_factory, tmp_path):
     table = make_table(params, rows=3000, seed=3)
-    table.loc[:9, "dest"] = "ZZZ"  # 10 rows with an unknown category
+    table.loc[:9, feature(params, "open category")] = "ZZZ"  # 10 rows, an unknown category
     log = tmp_path / "logs" / "a.jsonl"
     log_factory(table.iloc[:2000], log, version="v1")
     log_factory(table.iloc[2000:], tmp_path / "logs" / "b.jsonl", version="v2", prefix="s",
@@ -53,9 +53,10 @@ def test_gzipped_logs_and_single_file(params, log_factory, tmp_path):
     a, _ = monitor.sample_log(str(plain), params.schema, rows=1000)
     b, _ = monitor.sample_log(str(tmp_path / "logs"), params.schema, rows=1000)
     assert len(a) == len(b) == 300
+    column = feature(params, "numeric")
     pd.testing.assert_series_equal(
-        a.sort_values("request_id")["temp"].reset_index(drop=True),
-        b.sort_values("request_id")["temp"].reset_index(drop=True),
+        a.sort_values("request_id")[column].reset_index(drop=True),
+        b.sort_values("request_id")[column].reset_index(drop=True),
     )
 
 
@@ -86,7 +87,7 @@ def test_late_labels_join_by_request_id(params, tmp_path):
         monitor.read_labels(str(labels), "request_id", "delayed", pd.Series(["r1"]))
 
 
-SHIFTED = ["temp", "dewp", "humid", "pressure", "wind_speed"]  # 5 of 15 features
+SHIFTED = shifted_features(load_params(ROOT / "params.yaml"))  # a third of the features
 
 
 def _frames(params: Params, model, shift: float = 0.0, rows: int = 1500, seed: int = 5):
@@ -95,9 +96,7 @@ def _frames(params: Params, model, shift: float = 0.0, rows: int = 1500, seed: i
         make_table(params, rows=3000, seed=6), schema, model, params.evaluate.threshold, 2000
     )
     table = make_table(params, rows=rows, seed=seed)
-    for name in SHIFTED:  # a season change: the weather moves by a share of its range
-        spec = schema.features[name]
-        table[name] = (table[name] + shift * (spec.max - spec.min)).clip(spec.min, spec.max)
+    shift_features(table, params, SHIFTED, shift)  # a season change moves a third of them
     current = table[schema.feature_names].copy()
     current["probability"] = model.predict_proba(current)[:, 1]
     current["prediction"] = np.where(
@@ -129,12 +128,12 @@ def test_same_distribution_is_ok(same_and_shifted):
     assert summary["performance"]["labelled"] == 1500
 
 
-def test_shifted_weather_is_drift_naming_the_features(same_and_shifted):
+def test_shifted_weather_is_drift_naming_the_features(same_and_shifted, params):
     summary = same_and_shifted[1].summary
     assert summary["verdict"] == "drift"
     assert set(summary["data_drift"]["drifted_features"]) == set(SHIFTED)
-    assert summary["data_drift"]["features"]["temp"]["score"] > 0.1
-    assert not summary["data_drift"]["features"]["carrier"]["drifted"]
+    assert summary["data_drift"]["features"][SHIFTED[0]]["score"] > 0.1
+    assert not summary["data_drift"]["features"][feature(params, "closed category")]["drifted"]
     assert any(r.startswith("data drift") for r in summary["reasons"])
 
 
@@ -143,7 +142,7 @@ def test_summary_is_plain_json_and_markdown_has_the_verdict(same_and_shifted):
         text = json.dumps(analysis.summary, allow_nan=False)  # no NaN, no numpy types
         assert json.loads(text) == analysis.summary
     markdown = monitor.summary_markdown(same_and_shifted[1].summary, "https://example.org/r")
-    assert "Drift detected" in markdown and "| temp | wasserstein |" in markdown
+    assert "Drift detected" in markdown and f"| {SHIFTED[0]} | wasserstein |" in markdown
     assert "https://example.org/r" in markdown
     assert "No drift" in monitor.summary_markdown(same_and_shifted[0].summary)
 
@@ -208,9 +207,7 @@ def test_monitor_command_writes_outputs_for_ci(project, log_factory, params, tmp
 
     _, m = load_config(project)
     shifted = make_table(params, rows=300, seed=10)
-    for name in SHIFTED:
-        spec = params.schema.features[name]
-        shifted[name] = (shifted[name] + 0.4 * (spec.max - spec.min)).clip(spec.min, spec.max)
+    shift_features(shifted, params, SHIFTED, 0.4)
     log_factory(shifted, Path(m.logs) / "predictions.jsonl")
     step_summary, output = tmp_path / "step.md", tmp_path / "out.txt"
     env = {"GITHUB_STEP_SUMMARY": str(step_summary), "GITHUB_OUTPUT": str(output)}

@@ -15,7 +15,10 @@ from mlops.train import train
 from mlops.validate import validate
 from tests.monitor.conftest import write_log
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.default_data("write the drift your production window shows in tests/monitor/"),
+]
 
 
 @pytest.fixture(scope="module")

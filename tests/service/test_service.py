@@ -18,7 +18,9 @@ import skops.io as sio
 from mlops import model_io
 from mlops.bento import load_stored_model
 from mlops.localserver import bentoml_command, free_port, stop
+from mlops.params import load_params
 from mlops.serving import ModelMismatchError, load_config, md5_of, read_log
+from tests.conftest import ROOT, service_fields
 from tests.service.conftest import MAX_BATCH, SERVICE, Project, serve
 
 pytestmark = pytest.mark.slow
@@ -58,16 +60,18 @@ def _without(record, key):
     return {k: v for k, v in record.items() if k != key}
 
 
+F = service_fields(load_params(ROOT / "params.yaml"))  # hour, temp, distance, carrier, origin
+OUT_OF_RANGE = int(load_params(ROOT / "params.yaml").schema.features[F.int_].max) + 76
 BAD = {
-    "missing field": ("/predict", lambda e: json.dumps(_without(e, "hour")), "hour"),
+    "missing field": ("/predict", lambda e: json.dumps(_without(e, F.int_)), F.int_),
     "extra field": ("/predict", lambda e: json.dumps({**e, "colour": "red"}), "colour"),
-    "wrong type": ("/predict", lambda e: json.dumps({**e, "hour": "five"}), "hour"),
-    "out of range": ("/predict", lambda e: json.dumps({**e, "hour": 99}), "hour"),
-    "NaN": ("/predict", lambda e: json.dumps({**e, "temp": math.nan}), "temp"),
-    "infinity": ("/predict", lambda e: json.dumps({**e, "distance": math.inf}), "distance"),
-    "null not allowed": ("/predict", lambda e: json.dumps({**e, "carrier": None}), "carrier"),
+    "wrong type": ("/predict", lambda e: json.dumps({**e, F.int_: "five"}), F.int_),
+    "out of range": ("/predict", lambda e: json.dumps({**e, F.int_: OUT_OF_RANGE}), F.int_),
+    "NaN": ("/predict", lambda e: json.dumps({**e, F.nan: math.nan}), F.nan),
+    "infinity": ("/predict", lambda e: json.dumps({**e, F.float_: math.inf}), F.float_),
+    "null not allowed": ("/predict", lambda e: json.dumps({**e, F.category: None}), F.category),
     "broken JSON": ("/predict", lambda e: json.dumps(e)[:25], "JSON"),
-    "empty body": ("/predict", lambda e: "", "carrier"),  # read as {}: every field missing
+    "empty body": ("/predict", lambda e: "", F.category),  # read as {}: every field missing
     "list, not object": ("/predict", lambda e: json.dumps([e]), "object"),
     "empty list": ("/predict_batch", lambda e: json.dumps({"records": []}), "records"),
     "oversized batch": (
@@ -77,8 +81,8 @@ BAD = {
     ),
     "bad record in batch": (
         "/predict_batch",
-        lambda e: json.dumps({"records": [e, {**e, "origin": 3}]}),
-        "origin",
+        lambda e: json.dumps({"records": [e, {**e, F.other: 3}]}),
+        F.other,
     ),
     "records not a list": ("/predict_batch", lambda e: json.dumps({"records": e}), "records"),
 }
@@ -95,14 +99,14 @@ def test_bad_input_is_a_4xx_naming_the_problem(client, example, case):
 def test_unknown_categories_are_served_and_counted(client, example):
     def counted() -> float:
         for line in client.get("/metrics").text.splitlines():
-            if line.startswith('unknown_categories_total{feature="carrier"}'):
+            if line.startswith(f'unknown_categories_total{{feature="{F.category}"}}'):
                 return float(line.split()[-1])
         return 0.0
 
     before = counted()
-    answer = client.post("/predict", json={**example, "carrier": "ZZ"})
+    answer = client.post("/predict", json={**example, F.category: "ZZ"})
     assert answer.status_code == 200, answer.text
-    assert answer.json()["unknown_categories"]["carrier"] == "ZZ"
+    assert answer.json()["unknown_categories"][F.category] == "ZZ"
     assert counted() == before + 1
 
 

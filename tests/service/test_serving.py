@@ -27,7 +27,7 @@ from mlops.serving import (
     verify_model,
 )
 from mlops.validation import feature_schema
-from tests.conftest import ROOT
+from tests.conftest import ROOT, feature
 from tests.service.conftest import write_params
 
 
@@ -78,11 +78,12 @@ def test_bad_records_are_refused_naming_the_field(params, change, field):
 
 
 def test_nullable_features_accept_null_but_are_required(params):
+    nullable = feature(params, "nullable")
     record = record_model(params.schema)
     example = example_record(params.schema)
-    assert record.model_validate({**example, "wind_gust": None}).wind_gust is None
-    with pytest.raises(ValidationError, match="wind_gust"):
-        record.model_validate({k: v for k, v in example.items() if k != "wind_gust"})
+    assert getattr(record.model_validate({**example, nullable: None}), nullable) is None
+    with pytest.raises(ValidationError, match=nullable):
+        record.model_validate({k: v for k, v in example.items() if k != nullable})
 
 
 # --------------------------------------------------------------------------- settings
@@ -132,17 +133,19 @@ def test_missing_lock_or_entry_says_what_to_do(tmp_path):
 
 # --------------------------------------------------------------------------- prediction
 def test_predictor_labels_with_the_threshold_and_flags_unknown_categories(params, small_model):
-    predictor = Predictor(small_model, params.schema, threshold=0.5, version="v")
-    example = {**example_record(params.schema), "dest": min(predictor.known["dest"])}
-    unknown = {**example, "carrier": "ZZ", "dest": "NOWHERE"}
-    results = predictor.predict([example, unknown, {**example, "wind_gust": None}])
+    schema = params.schema
+    closed, open_ = feature(params, "closed category"), feature(params, "open category")
+    predictor = Predictor(small_model, schema, threshold=0.5, version="v")
+    example = {**example_record(schema), open_: min(predictor.known[open_])}
+    unknown = {**example, closed: "ZZ", open_: "NOWHERE"}
+    results = predictor.predict([example, unknown, {**example, feature(params, "nullable"): None}])
     assert len(results) == 3
     assert all(0 <= r["probability"] <= 1 for r in results)
     for result in results:
-        expected = "delayed" if result["probability"] >= 0.5 else "on_time"
+        expected = schema.positive_label if result["probability"] >= 0.5 else schema.negative_label
         assert result["label"] == expected
     assert results[0]["unknown_categories"] == {}
-    assert results[1]["unknown_categories"] == {"carrier": "ZZ", "dest": "NOWHERE"}
+    assert results[1]["unknown_categories"] == {closed: "ZZ", open_: "NOWHERE"}
     assert predictor.predict([]) == []
 
 

@@ -1,0 +1,400 @@
+"""Adapting the template to other data: the three-file edit, proven end to end.
+
+The template promises that a fork points it at its own data by editing only
+``src/mlops/dataset.py`` (the FIXME::REQUIRED module), the ``schema`` and ``prepare``
+sections of ``params.yaml`` (and, optionally, the names in ``serve``), and the data itself
+(``dvc add`` -> ``data.dvc``). This test makes that fork: in a temporary git repository
+holding the template's tracked files, it writes a synthetic customer-churn table whose
+columns, types, size and time range share nothing with the flights default, swaps in
+``tests/adapt/fork/dataset.py``, rewrites those params sections, and then runs, with no
+other change, what CI runs: the pipeline (``mlops repro``), the PR report against the
+adapted main branch, the service's request schema and prediction path, and the monitor on
+a prediction log of the new data's production window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from mlops import model_io
+from mlops.params import load_params
+from mlops.replay import months_after, window_records
+from mlops.serving import PredictionLog, Predictor, read_log, record_model
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+FORK = Path(__file__).parent / "fork"
+FEATURES = ["plan", "region", "autopay", "tenure_months", "monthly_charges", "support_calls"]
+# The fork's edit of params.yaml: these sections, nothing else.
+SCHEMA = """\
+schema:
+  target: churned
+  time: snapshot_at
+  positive_label: churned
+  negative_label: stayed
+  features:
+    plan: {type: category, values: [basic, standard, premium]}
+    region: {type: category, nullable: true, max_missing: 0.05, example: north}
+    autopay: {type: category, values: ["yes", "no"]}
+    tenure_months: {type: int, min: 0, max: 600}
+    monthly_charges: {type: float, min: 0, max: 1000, nullable: true, max_missing: 0.1}
+    support_calls: {type: int, min: 0, max: 100, nullable: true, max_missing: 0.1}
+"""
+PREPARE = """\
+prepare:
+  train_start: "2023-01-01"
+  test_start: "2023-09-01"
+  production_start: "2023-11-01"
+"""
+SERVE_NAME = "customer-churn"
+ROWS = 6000
+FORK_EDITS = {"data.dvc", "params.yaml", "src/mlops/dataset.py"}
+
+
+# --------------------------------------------------------------------------- the fork's data
+def write_churn_csv(path: Path, rows: int = ROWS, seed: int = 7) -> None:
+    """A customer-churn table: 6,000 snapshots over 2023 in one CSV, with missing values, a
+    learnable signal (support calls, short tenure, high charges, basic plan and no autopay
+    make churn likelier) and a price rise plus more support calls from November on, so the
+    production window drifts on two of six features."""
+    rng = np.random.default_rng(seed)
+    at = (
+        pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.uniform(0, 365, rows), unit="D")
+    ).sort_values()
+    late = np.asarray(at >= pd.Timestamp("2023-11-01"))
+    plan = rng.choice(["basic", "standard", "premium"], rows, p=[0.5, 0.3, 0.2])
+    region = rng.choice(["north", "south", "east", "west", "central", "islands"], rows)
+    region = region.astype(object)
+    region[rng.random(rows) < 0.02] = None
+    autopay = rng.choice(["Y", "N"], rows, p=[0.6, 0.4])
+    tenure = rng.integers(0, 121, rows)
+    charges = rng.normal(70, 20, rows).clip(10, 200) + np.where(late, 30, 0)
+    calls = rng.poisson(np.where(late, 4.0, 1.5)).astype(float)
+    logit = (
+        -1.4
+        + 0.45 * calls
+        - 0.025 * tenure
+        + 0.02 * (charges - 70)
+        + np.select([plan == "basic", plan == "premium"], [0.6, -0.6], 0.0)
+        + np.where(autopay == "N", 0.7, 0.0)
+    )
+    churn = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "Yes", "No").astype(object)
+    charges[rng.random(rows) < 0.03] = np.nan
+    calls[rng.random(rows) < 0.02] = np.nan
+    churn[rng.random(rows) < 0.03] = None  # the month after the snapshot is not over yet
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {
+            "customer_id": [f"C{i:06d}" for i in rng.permutation(rows)],
+            "snapshot_at": at.strftime("%Y-%m-%d %H:%M:%S"),
+            "plan": plan,
+            "region": region,
+            "autopay": autopay,
+            "tenure_months": tenure,
+            "monthly_charges": charges.round(2),
+            "support_calls": calls,
+            "churn": churn,
+        }
+    ).to_csv(path, index=False)
+
+
+def replace_section(text: str, name: str, block: str) -> str:
+    """``params.yaml`` text with the top-level section ``name`` replaced by ``block``
+    (comments elsewhere kept, as a person editing the file would)."""
+    pattern = re.compile(rf"^{name}:\n(?:(?:[ #].*)?\n)*?(?=^\S)", re.MULTILINE)
+    assert pattern.search(text), f"no top-level section '{name}:' in params.yaml"
+    return pattern.sub(lambda _: block + "\n", text, count=1)
+
+
+# --------------------------------------------------------------------------- running things
+def _env(repo: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        # compile each module once for all of this test's subprocesses, in a private folder,
+        # instead of once per subprocess (about 10 s of CPU each on a 2-core runner)
+        env["PYTHONPYCACHEPREFIX"] = f"{repo}-pycache"
+    return {
+        **env,
+        # `python` in dvc.yaml is this interpreter; `mlops` is the fork's copy, not ours
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(repo / "src"),
+        "DVC_NO_ANALYTICS": "1",
+        # one OpenMP thread: on a shared runner, the booster's busy-waiting threads make
+        # training 20-50x slower than one thread; the wiring is under test, not the speed
+        "OMP_NUM_THREADS": "1",
+        "BENTOML_HOME": f"{repo}-bentoml",
+        "BENTOML_DO_NOT_TRACK": "True",
+    }
+
+
+def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=repo, env=_env(repo), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(args)} failed in the fork:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def mlops(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(repo, sys.executable, "-m", "mlops", *args, check=check)
+
+
+def git(repo: Path, *args: str) -> str:
+    return run(repo, "git", *args).stdout
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def fork(tmp_path_factory) -> Path:
+    """The template's tracked files, committed on main, then the fork's three-file edit."""
+    return build_fork(tmp_path_factory.mktemp("fork"))
+
+
+def build_fork(repo: Path) -> Path:
+    """In the empty folder ``repo``: the template as forked (committed on main), then the
+    fork's three-file edit, not committed. ``python -c 'from tests.adapt.test_adapt import
+    build_fork; build_fork(Path(...))'`` makes one to look around in."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    for name in filter(None, tracked):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is skipped
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "fork@example.com")
+    git(repo, "config", "user.name", "fork")
+    git(repo, "config", "commit.gpgsign", "false")
+    commit_all(repo, "the template, as forked")
+
+    # The fork's edit: the dataset module, the params' schema/prepare (and serve name), data.
+    shutil.copyfile(FORK / "dataset.py", repo / "src/mlops/dataset.py")
+    params = repo / "params.yaml"
+    text = replace_section(params.read_text(), "schema", SCHEMA)
+    text = replace_section(text, "prepare", PREPARE)
+    text, renamed = re.subn(r"(?m)^(serve:\n(?:.*\n)*?  name: )\S+", rf"\g<1>{SERVE_NAME}", text)
+    assert renamed == 1, "params.yaml has no serve.name to rename"
+    params.write_text(text)
+    write_churn_csv(repo / "data" / "customers.csv")
+    run(repo, sys.executable, "-m", "dvc", "add", "-q", "data")
+    return repo
+
+
+def run_fork_tests(repo: Path, name: str, *args: str) -> ElementTree.Element:
+    """The fork's own pytest on ``args``; its JUnit report's summary (fails on exit != 0)."""
+    report = repo.parent / f"{name}-junit.xml"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
+         f"--junitxml={report}", *args],
+        cwd=repo, env=_env(repo), capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, f"the fork's tests failed:\n{result.stdout[-6000:]}"
+    return ElementTree.parse(report).getroot().find("testsuite")
+
+
+@pytest.fixture(scope="module")
+def adapted(fork: Path) -> Path:
+    """The fork after `mlops repro`, committed on main (what CI runs on the first push)."""
+    result = mlops(fork, "repro")
+    for stage in ("validate", "prepare", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in result.stdout, result.stdout
+    commit_all(fork, "adapt the template to the churn data")
+    return fork
+
+
+# --------------------------------------------------------------------------- the tests
+def test_the_fork_edits_three_files_and_keeps_every_other_param(fork):
+    changed = {line[3:] for line in git(fork, "status", "--porcelain").splitlines()}
+    assert changed == FORK_EDITS, f"a fork had to touch more than {sorted(FORK_EDITS)}"
+    before = yaml.safe_load(git(fork, "show", "HEAD:params.yaml"))
+    after = yaml.safe_load((fork / "params.yaml").read_text())
+    edited = ("schema", "prepare", "serve")
+    assert {k: v for k, v in before.items() if k not in edited} == {
+        k: v for k, v in after.items() if k not in edited
+    }
+    assert {k: v for k, v in before["serve"].items() if k != "name"} == {
+        k: v for k, v in after["serve"].items() if k != "name"
+    }
+    assert after["schema"]["target"] == "churned"
+
+
+# The fork's own suite, before its pipeline runs: the code, data and pipeline tests that are
+# not slow (the service, monitor and workflow suites are left out for time), and the model
+# tests on the fork's real data. Facts of the flights data are marked default_data.
+FORK_FAST_SUITES = ["tests/code", "tests/data", "tests/pipeline", "tests/service/test_serving.py"]
+
+
+def test_the_forks_own_tests_pass_and_skip_only_the_default_data_facts(fork):
+    before = git(fork, "status", "--porcelain")
+    fast = run_fork_tests(fork, "fast", "-m", "not slow", *FORK_FAST_SUITES)
+    model = run_fork_tests(fork, "model", "tests/model")
+    for suite, at_least in [(fast, 100), (model, 4)]:
+        ran = int(suite.get("tests")) - int(suite.get("skipped"))
+        assert ran >= at_least, f"only {ran} of the fork's tests ran"
+        assert suite.get("failures") == suite.get("errors") == "0"
+    skipped = [
+        case.find("skipped").get("message", "")
+        for suite in (fast, model)
+        for case in suite.iter("testcase")
+        if case.find("skipped") is not None
+    ]
+    default_only = [m for m in skipped if "embedded default data" in m]
+    assert len(default_only) >= 15, skipped  # row counts, flights files, directions, ...
+    assert all("data.dvc pins other data" in m for m in default_only)
+    others = set(skipped) - set(default_only)
+    assert others <= {"this dataset.py has no embedded copy (a fork): no default_data tests run"}
+    assert git(fork, "status", "--porcelain") == before, "the fork's tests changed its files"
+
+
+def test_the_pipeline_trains_on_the_new_data(adapted):
+    validation = json.loads((adapted / "reports/validation.json").read_text())
+    assert validation["rows"] == ROWS
+    assert 0.15 < validation["target_rate"] < 0.4
+    assert list(validation["profile"]["features"]) == FEATURES
+    assert validation["missing"].keys() == {"region", "monthly_charges", "support_calls"}
+    metrics = json.loads((adapted / "reports/metrics.json").read_text())
+    assert metrics["roc_auc"] > 0.7, metrics  # chance is 0.5; the signal is learnable
+    assert metrics["rows"]["test"] > 500
+    importance = json.loads((adapted / "reports/plots/importance.json").read_text())
+    assert {row["feature"] for row in importance["importance"]} == set(FEATURES)
+    assert len(list((adapted / "reports/figures").glob("*.png"))) == 5
+    status = run(adapted, sys.executable, "-m", "dvc", "status", "--json").stdout
+    assert status.strip() == "{}"
+
+
+def _production_requests(repo: Path, schema):
+    production = pd.read_parquet(repo / "artifacts/split/production.parquet")
+    start = load_params(repo / "params.yaml").prepare.production_start
+    return [
+        request
+        for month in months_after(production[schema.time], start)
+        for request in window_records(production, schema, month, count=len(production))
+    ]
+
+
+def test_the_service_schema_and_prediction_follow_the_params(adapted):
+    params = load_params(adapted / "params.yaml")
+    record = record_model(params.schema)
+    properties = record.model_json_schema()["properties"]
+    assert list(properties) == FEATURES
+    assert "basic, standard, premium" in properties["plan"]["description"]
+    assert properties["tenure_months"]["type"] == "integer"
+    assert {t.get("type") for t in properties["monthly_charges"]["anyOf"]} == {"number", "null"}
+    assert properties["autopay"]["type"] == "string"
+
+    requests = _production_requests(adapted, params.schema)
+    model = model_io.load(adapted / params.paths.model)
+    predictor = Predictor(model, params.schema, params.evaluate.threshold, "fork")
+    good = record.model_validate(requests[0].record).model_dump()
+    (prediction,) = predictor.predict([good])
+    assert 0.0 <= prediction["probability"] <= 1.0
+    assert prediction["label"] in {"churned", "stayed"}
+
+    for bad, field in [
+        ({**good, "tenure_months": "ten"}, "tenure_months"),
+        ({k: v for k, v in good.items() if k != "autopay"}, "autopay"),
+        ({**good, "carrier": "AA"}, "carrier"),  # the default's feature is no field here
+        ({**good, "monthly_charges": float("inf")}, "monthly_charges"),
+    ]:
+        with pytest.raises(ValidationError) as error:
+            record.model_validate(bad)
+        assert field in str(error.value)
+
+
+def test_the_bentoml_service_serves_the_new_schema(adapted):
+    """The real service module, imported in the fork with the fork's model in its store."""
+    script = (
+        "import json\n"
+        "from mlops.bento import import_model\n"
+        "from mlops.serving import load_config\n"
+        "import_model(*load_config('params.yaml'))  # what `make bento` does first\n"
+        "import mlops.service as s\n"
+        "print(s.MODEL_TAG)\n"
+        "print(json.dumps(s.ModelService.openapi_spec.asdict()))\n"
+    )
+    lines = run(adapted, sys.executable, "-c", script).stdout.strip().splitlines()
+    assert lines[0].startswith(f"{SERVE_NAME}:")
+    spec = json.dumps(json.loads(lines[-1]))
+    for name in FEATURES:
+        assert f'"{name}"' in spec
+    for leftover in ("carrier", "scheduled_departure", "ORD"):  # nothing of the default
+        assert f'"{leftover}"' not in spec
+    assert '"north"' in spec  # schema.features.region.example
+
+
+def test_the_monitor_judges_a_log_of_the_new_production_window(adapted):
+    params = load_params(adapted / "params.yaml")
+    schema = params.schema
+    record = record_model(schema)
+    model = model_io.load(adapted / params.paths.model)
+    predictor = Predictor(model, schema, params.evaluate.threshold, "fork")
+    requests = _production_requests(adapted, schema)
+    assert len(requests) > params.monitor.min_rows
+    logs = adapted / "logs"
+    log = PredictionLog(logs / "predictions.jsonl")  # the service's log writer
+    records = [record.model_validate(r.record).model_dump() for r in requests]
+    try:
+        log.write(
+            records,
+            predictor.predict(records),
+            version="fork",
+            request_ids=[r.request_id for r in requests],
+        )
+    finally:
+        log.close()
+    assert len(read_log(logs / "predictions.jsonl")) == len(requests)
+    with (logs / "labels.jsonl").open("w") as labels:
+        for r in requests:
+            labels.write(json.dumps({"request_id": r.request_id, schema.target: r.label}) + "\n")
+
+    mlops(adapted, "monitor", "--logs", "logs/predictions.jsonl", "--labels", "logs/labels.jsonl")
+    summary = json.loads((adapted / "monitor-report/summary.json").read_text())
+    assert list(summary["data_drift"]["features"]) == FEATURES
+    drifted = set(summary["data_drift"]["drifted_features"])
+    assert {"monthly_charges", "support_calls"} <= drifted  # the price rise from November
+    assert "plan" not in drifted and "autopay" not in drifted
+    assert summary["verdict"] == "drift"
+    assert summary["performance"]["labelled"] == len(requests)
+    assert "monthly_charges" in (adapted / "monitor-report/summary.md").read_text()
+
+
+def test_the_pr_report_compares_a_branch_with_the_adapted_main(adapted):
+    """Last in this module: it leaves the fork on a branch with a changed threshold."""
+    base = json.loads((adapted / "reports/metrics.json").read_text())
+    git(adapted, "checkout", "-q", "-b", "higher-threshold")
+    params = adapted / "params.yaml"
+    params.write_text(params.read_text().replace("threshold: 0.3 ", "threshold: 0.45", 1))
+    git(adapted, "commit", "-qam", "a higher decision threshold")  # the PR's change
+    result = mlops(adapted, "repro")  # what the PR workflow runs, then the report
+    assert "Running stage 'evaluate'" in result.stdout
+    assert "Running stage 'train'" not in result.stdout
+    mlops(adapted, "report", "--base", "main")
+    report = (adapted / "pr-report/report.md").read_text()
+    head = json.loads((adapted / "reports/metrics.json").read_text())
+    assert head["f1"] != base["f1"]
+    assert f"ROC AUC {head['roc_auc']:.4f} vs {base['roc_auc']:.4f} on main" in report
+    assert re.search(rf"\| F1 ↑ \| \**{head['f1']:.4f}\** \| {base['f1']:.4f} \|", report), report
+    assert "| `evaluate.threshold` | 0.3000 | 0.4500 |" in report
+    assert "Data unchanged" in report
+    assert "support_calls" in report  # the importance chart names the new features
+    assert "carrier" not in report
+    assert "flight" not in report.lower()

@@ -33,6 +33,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from mlops.fastpath import compile_pipeline
 from mlops.params import DEFAULT_PARAMS, Params, SchemaParams, load_params
 from mlops.serve_params import ServeParams
 
@@ -201,6 +202,8 @@ class Predictor:
         self.threshold = threshold
         self.version = version
         self.known = known_categories(model, schema)
+        # the same probabilities without the Pipeline's ~10 ms per call (None: unsupported)
+        self.fast = compile_pipeline(model, schema)
         self._dtypes = {
             name: object if spec.type == "category" else "float64"
             for name, spec in schema.features.items()
@@ -220,10 +223,20 @@ class Predictor:
             if (value := record.get(name)) is not None and value not in values
         }
 
+    def probabilities(self, records: Sequence[Mapping[str, Any]]) -> Any:
+        """Probability of the positive class per record (the fast path when there is one)."""
+        if self.fast is not None:
+            return self.fast.predict_proba(records)
+        return self.model.predict_proba(self.frame(records))[:, 1]
+
+    @property
+    def engine(self) -> str:
+        return "compiled" if self.fast is not None else "pipeline"
+
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if not records:
             return []
-        probability = self.model.predict_proba(self.frame(records))[:, 1]
+        probability = self.probabilities(records)
         positive, negative = self.schema.positive_label, self.schema.negative_label
         return [
             {

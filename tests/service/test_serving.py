@@ -216,7 +216,8 @@ def test_fast_path_that_disagrees_with_the_pipeline_is_refused(params, small_mod
 
 
 # --------------------------------------------------------------------------- batching
-def test_micro_batcher_merges_concurrent_requests():
+@pytest.mark.parametrize("inline", [False, True], ids=["model-thread", "inline"])
+def test_micro_batcher_merges_concurrent_requests(inline):
     calls: list[int] = []
 
     def double(items):
@@ -224,7 +225,7 @@ def test_micro_batcher_merges_concurrent_requests():
         return [2 * i for i in items]
 
     async def main():
-        batcher = MicroBatcher(double, max_batch_size=8)
+        batcher = MicroBatcher(double, max_batch_size=8, inline=inline)
         results = await asyncio.gather(*(batcher.submit(i) for i in range(20)))
         await batcher.close()
         return results
@@ -235,12 +236,13 @@ def test_micro_batcher_merges_concurrent_requests():
     assert max(calls) <= 8
 
 
-def test_micro_batcher_error_reaches_every_waiting_request():
+@pytest.mark.parametrize("inline", [False, True], ids=["model-thread", "inline"])
+def test_micro_batcher_error_reaches_every_waiting_request(inline):
     def broken(items):
         raise RuntimeError("model failed")
 
     async def main():
-        batcher = MicroBatcher(broken)
+        batcher = MicroBatcher(broken, inline=inline)
         results = await asyncio.gather(
             *(batcher.submit(i) for i in range(3)), return_exceptions=True
         )

@@ -120,3 +120,27 @@ def test_same_data_same_model(model, windows, test_features, params):
     features, _ = test_features
     again = train(windows["train"], params.schema, params.train)
     np.testing.assert_array_equal(again.predict_proba(features), model.predict_proba(features))
+
+
+def test_service_fast_path_gives_the_pipelines_probabilities_on_real_rows(
+    model, test_features, params
+):
+    """The service's compiled path (mlops.fastpath) against the Pipeline, on held-out months,
+    with unknown airports and carriers and missing weather mixed in."""
+    from mlops.serving import Predictor
+
+    features, _ = test_features
+    rows = features.head(3000).astype({"dest": object, "carrier": object})
+    rows.iloc[::7, rows.columns.get_loc("dest")] = "XXX"
+    rows.iloc[::11, rows.columns.get_loc("carrier")] = "ZZ"
+    for column in ("temp", "wind_gust", "pressure"):
+        rows.iloc[::5, rows.columns.get_loc(column)] = np.nan
+    predictor = Predictor(model, params.schema, params.evaluate.threshold, "test")
+    assert predictor.engine == "compiled"
+    expected = model.predict_proba(rows)[:, 1]
+    records = rows.to_dict("records")
+    np.testing.assert_array_equal(predictor.probabilities(records), expected)
+    for i in range(0, 3000, 97):  # small merged batches take the router path
+        np.testing.assert_array_equal(
+            predictor.probabilities(records[i : i + 9]), expected[i : i + 9]
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -26,6 +27,7 @@ from mlops.serving import (
     record_model,
     verify_model,
 )
+from mlops.train import train
 from mlops.validation import feature_schema
 from tests.conftest import ROOT, feature
 from tests.service.conftest import write_params
@@ -160,8 +162,65 @@ def test_predictor_gives_what_the_pipeline_gives(params, small_model):
     assert got == pytest.approx(expected, abs=1e-6)
 
 
+def _odd_records(params, rows=300, seed=5):
+    """Synthetic records with unknown categories and missing (None and NaN) weather."""
+    from tests.conftest import make_table
+
+    table = make_table(params, rows=rows, seed=seed)[params.schema.feature_names]
+    records = table.to_dict("records")
+    for i, record in enumerate(records):
+        if i % 7 == 0:
+            record["dest"] = "NOWHERE"
+        if i % 11 == 0:
+            record["carrier"] = "ZZ"
+        if i % 5 == 0:
+            record["temp"] = None
+        if i % 9 == 0:
+            record["wind_gust"] = math.nan
+    return records
+
+
+def test_fast_path_gives_exactly_the_pipelines_probabilities(params, small_model):
+    predictor = Predictor(small_model, params.schema, threshold=0.3, version="v")
+    assert predictor.engine == "compiled"
+    records = _odd_records(params)
+    expected = small_model.predict_proba(predictor.frame(records))[:, 1]
+    np.testing.assert_array_equal(predictor.fast.predict_proba(records), expected)  # many rows
+    for i in range(0, 40):  # one record at a time: the router path
+        np.testing.assert_array_equal(
+            predictor.fast.predict_proba(records[i : i + 1]), expected[i : i + 1]
+        )
+    np.testing.assert_array_equal(predictor.fast.predict_proba(records[:16]), expected[:16])
+
+
+def test_fast_path_falls_back_to_the_pipeline_for_other_estimators(params):
+    from tests.conftest import make_table
+
+    linear = params.train.model_copy(update={"estimator": "logistic_regression"})
+    model = train(make_table(params, rows=500), params.schema, linear)
+    predictor = Predictor(model, params.schema, threshold=0.3, version="v")
+    assert predictor.engine == "pipeline"
+    records = _odd_records(params, rows=20)
+    expected = model.predict_proba(predictor.frame(records))[:, 1]
+    np.testing.assert_array_equal(predictor.probabilities(records), expected)
+
+
+def test_fast_path_that_disagrees_with_the_pipeline_is_refused(params, small_model, monkeypatch):
+    from mlops import fastpath
+
+    right = fastpath.CompiledBooster.matrix
+    monkeypatch.setattr(  # a broken encoding: the hour column shifted by one
+        fastpath.CompiledBooster,
+        "matrix",
+        lambda self, records: right(self, [{**r, "hour": (r["hour"] + 1) % 24} for r in records]),
+    )
+    assert fastpath.compile_pipeline(small_model, params.schema) is None
+    assert Predictor(small_model, params.schema, threshold=0.3, version="v").engine == "pipeline"
+
+
 # --------------------------------------------------------------------------- batching
-def test_micro_batcher_merges_concurrent_requests():
+@pytest.mark.parametrize("inline", [False, True], ids=["model-thread", "inline"])
+def test_micro_batcher_merges_concurrent_requests(inline):
     calls: list[int] = []
 
     def double(items):
@@ -169,7 +228,7 @@ def test_micro_batcher_merges_concurrent_requests():
         return [2 * i for i in items]
 
     async def main():
-        batcher = MicroBatcher(double, max_batch_size=8)
+        batcher = MicroBatcher(double, max_batch_size=8, inline=inline)
         results = await asyncio.gather(*(batcher.submit(i) for i in range(20)))
         await batcher.close()
         return results
@@ -180,12 +239,13 @@ def test_micro_batcher_merges_concurrent_requests():
     assert max(calls) <= 8
 
 
-def test_micro_batcher_error_reaches_every_waiting_request():
+@pytest.mark.parametrize("inline", [False, True], ids=["model-thread", "inline"])
+def test_micro_batcher_error_reaches_every_waiting_request(inline):
     def broken(items):
         raise RuntimeError("model failed")
 
     async def main():
-        batcher = MicroBatcher(broken)
+        batcher = MicroBatcher(broken, inline=inline)
         results = await asyncio.gather(
             *(batcher.submit(i) for i in range(3)), return_exceptions=True
         )

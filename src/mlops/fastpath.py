@@ -137,9 +137,11 @@ class CompiledBooster:
                 self._columns.append((column, None))
                 continue
             inner = remap.get(column)
-            codes: dict[str, float] = {}
+            codes: dict[str | None, float] = {}  # None: a nullable category's own code
             for i, category in enumerate(categories):
-                if not isinstance(category, str):
+                if isinstance(category, float) and math.isnan(category):
+                    continue  # NaN is "missing": encoded_missing_value (NaN), the default below
+                if category is not None and not isinstance(category, str):
                     raise Unsupported(f"non-text category {category!r} in {column!r}")
                 code = float(i) if inner is None else inner.get(float(i), math.nan)
                 codes[category] = code

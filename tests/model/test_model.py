@@ -126,14 +126,18 @@ def test_service_fast_path_gives_the_pipelines_probabilities_on_real_rows(
     model, test_features, params
 ):
     """The service's compiled path (mlops.fastpath) against the Pipeline, on held-out months,
-    with unknown airports and carriers and missing weather mixed in."""
+    with unknown categories (an unknown airport, carrier) and missing values mixed in."""
     from mlops.serving import Predictor
 
     features, _ = test_features
-    rows = features.head(3000).astype({"dest": object, "carrier": object})
-    rows.iloc[::7, rows.columns.get_loc("dest")] = "XXX"
-    rows.iloc[::11, rows.columns.get_loc("carrier")] = "ZZ"
-    for column in ("temp", "wind_gust", "pressure"):
+    schema = params.schema
+    rows = features.head(3000).astype({name: object for name in schema.categorical})
+    for step, name in enumerate(schema.categorical):
+        rows.iloc[:: 7 + 4 * step, rows.columns.get_loc(name)] = "NEVER_SEEN"
+    nullable_numbers = [
+        name for name, spec in schema.features.items() if spec.nullable and spec.type != "category"
+    ]
+    for column in nullable_numbers:
         rows.iloc[::5, rows.columns.get_loc(column)] = np.nan
     predictor = Predictor(model, params.schema, params.evaluate.threshold, "test")
     assert predictor.engine == "compiled"

@@ -101,9 +101,10 @@ def _inner_layout(
         order.extend(selected)
         if hasattr(transformer, "categories_"):
             for column, categories in zip(selected, transformer.categories_, strict=True):
-                if any(_is_nan(float(c)) for c in categories):
-                    raise Unsupported(f"the booster saw missing values in {column!r}")
-                remap[column] = {float(c): float(i) for i, c in enumerate(categories)}
+                # NaN (missing in training) stays NaN: the encoder's encoded_missing_value
+                remap[column] = {
+                    float(c): float(i) for i, c in enumerate(categories) if not _is_nan(float(c))
+                }
     if sorted(order) != sorted(names):
         raise Unsupported("the booster's preprocessor drops or repeats columns")
     return order, remap

@@ -329,7 +329,8 @@ def main() -> None:
         "--service",
         default=None,
         help="what `bentoml serve` runs: default the built bento <serve.name>:latest; "
-        "mlops.service:ModelService serves the source (after `make bento` imported the model)",
+        "mlops.service:ModelService serves the source "
+        "(after `make bento` imported the model)",
     )
     args = parser.parse_args()
     os.chdir(ROOT)

@@ -163,7 +163,7 @@ def configure(env: dict[str, str] | None = None) -> str:
         )
     github_env = env.get("GITHUB_ENV")
     if not github_env:
-        raise CloudAuthError("GITHUB_ENV is unset: `mlops cloud-auth` runs inside GitHub Actions")
+        raise CloudAuthError("GITHUB_ENV is unset: `make cloud-auth` runs in GitHub Actions")
     folder = Path(env.get("RUNNER_TEMP") or Path(github_env).parent) / "dvc-oidc"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     exported: list[str] = []

@@ -13,7 +13,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -308,21 +309,51 @@ def deploy(
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Apply deploy/ with IMAGE, wait for the rollout, smoke-test; roll back on failure."""
-    from mlops.localserver import ServerError
-
     if not image:
         built = Path("build/image.txt")
         if not built.exists():
             raise ValueError("no --image given and no build/image.txt: run `make push` first")
         image = built.read_text().strip()
-    if kubeconfig_env:
-        content = os.environ.get(kubeconfig_env, "")
-        if not content.strip():
-            raise DeployError(f"{kubeconfig_env} is empty: set the kubeconfig secret")
-        handle, path = tempfile.mkstemp(prefix="kubeconfig-")
-        with os.fdopen(handle, "w") as out:
-            out.write(content)
-        os.environ["KUBECONFIG"] = path  # inherited by every kubectl call below
+    with _kubeconfig_from(kubeconfig_env):
+        _deploy(image, kind_cluster, namespace, manifests, timeout, params)
+
+
+@contextmanager
+def _kubeconfig_from(variable: str | None) -> Iterator[None]:
+    """While deploying: KUBECONFIG points at a private file holding ``$variable``'s content
+    (a secret). Afterwards the file is deleted and KUBECONFIG is what it was, so a caller in
+    the same process (a test, a script) does not inherit the cluster."""
+    if not variable:
+        yield
+        return
+    content = os.environ.get(variable, "")
+    if not content.strip():
+        raise DeployError(f"{variable} is empty: set the kubeconfig secret")
+    handle, path = tempfile.mkstemp(prefix="kubeconfig-")
+    with os.fdopen(handle, "w") as out:
+        out.write(content)
+    before = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = path  # inherited by every kubectl call
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = before
+        Path(path).unlink(missing_ok=True)
+
+
+def _deploy(
+    image: str,
+    kind_cluster: str | None,
+    namespace: str,
+    manifests: Path,
+    timeout: int,
+    params: Path,
+) -> None:
+    from mlops.localserver import ServerError
+
     if kind_cluster:
         _run(["kind", "load", "docker-image", image, "--name", kind_cluster], "kind load")
     ns = ["--namespace", namespace]

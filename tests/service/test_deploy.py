@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 import kubernetes_validate
@@ -191,6 +192,7 @@ def fake_cluster(tmp_path, monkeypatch):
 
 def test_failed_smoke_test_after_rollout_rolls_back_to_the_previous_image(fake_cluster):
     args = ["deploy", "--image", NEW, "--kubeconfig-env", "KUBECONFIG_DATA", "--timeout", "5"]
+    kubeconfigs = set(Path(tempfile.gettempdir()).glob("kubeconfig-*"))
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1, result.output
     assert "POST /predict -> 200 failed model failed to load" in result.output
@@ -205,6 +207,9 @@ def test_failed_smoke_test_after_rollout_rolls_back_to_the_previous_image(fake_c
         ["rollout", "undo"],
         ["rollout", "status"],
     ]
+    # the secret's kubeconfig was private to the deploy: nothing of it outlives the command
+    assert "KUBECONFIG" not in os.environ
+    assert set(Path(tempfile.gettempdir()).glob("kubeconfig-*")) == kubeconfigs
 
 
 def test_a_kubeconfig_for_an_unknown_cluster_fails_and_changes_nothing(fake_cluster, monkeypatch):

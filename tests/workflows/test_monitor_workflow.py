@@ -217,7 +217,7 @@ def test_default_path_serves_replays_monitors_and_needs_new_data(monitor_repo, t
     lock = yaml.safe_load(git(repo, "show", "HEAD:dvc.lock"))
     [model] = [o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops"]
     assert summary["log"]["live_model_version"] == model["md5"][:12]
-    assert "replay: 300 flights of 2013-12" in output
+    assert "replay: 300 records of 2013-12" in output
     # retraining: blocked before anything changed; the issue is told what to do
     [issue] = issues(gh_dir)
     assert issue["state"] == "open" and "3 consecutive" in issue["body"]

@@ -176,6 +176,12 @@ def replay(
         f"replay: {result.sent:,} predictions, {result.failed} failed, "
         f"{result.seconds:.1f} s; late labels appended to {target}"
     )
+    _append(
+        "GITHUB_STEP_SUMMARY",
+        f"**Traffic:** replayed {result.sent:,} records of {chosen} from the data set (no "
+        "production logs read: set the repository variables MONITOR_LOGS and MONITOR_LABELS "
+        "to monitor your deployment's prediction logs and late labels)\n",
+    )
 
 
 @app.command()
@@ -295,6 +301,15 @@ def retrain(
         return
     _append("GITHUB_STEP_SUMMARY", f"**Retraining:** pull request {url}\n")
     print(f"retrain: pull request {url}")
+    if os.environ.get("RETRAIN_TOKEN_SET") == "false":
+        # GitHub starts no workflow for a pull request opened with the job's own token
+        message = (
+            "the pull request was opened with GITHUB_TOKEN, so its checks (pr.yml) do not "
+            "start: set the secret RETRAIN_TOKEN (a fine-grained token with contents and "
+            "pull-requests write), or close and reopen the pull request to run them"
+        )
+        _append("GITHUB_STEP_SUMMARY", f"**Retraining:** {message}\n")
+        print(f"::notice title=Retraining PR has no checks yet::{message}")
 
 
 @app.command()

@@ -156,6 +156,8 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     assert len(issue["comments"]) == 1 and "Retraining has been started" in issue["comments"][0]
     [pull] = json.loads((gh_dir / "pulls.json").read_text())
     assert pull["head"] == "retrain/training-window" and pull["base"] == "main"
+    # opened with the job's token (no RETRAIN_TOKEN): the summary says its checks wait
+    assert "set the secret RETRAIN_TOKEN" in output
     prepare = yaml.safe_load(git(remote, "show", "retrain/training-window:params.yaml"))["prepare"]
     assert {k: str(v) for k, v in prepare.items()} == {
         "train_start": "2013-02-01",
@@ -218,6 +220,7 @@ def test_default_path_serves_replays_monitors_and_needs_new_data(monitor_repo, t
     [model] = [o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops"]
     assert summary["log"]["live_model_version"] == model["md5"][:12]
     assert "replay: 300 records of 2013-12" in output
+    assert "set the repository variables MONITOR_LOGS and MONITOR_LABELS" in output
     # retraining: blocked before anything changed; the issue is told what to do
     [issue] = issues(gh_dir)
     assert issue["state"] == "open" and "3 consecutive" in issue["body"]

@@ -841,7 +841,12 @@ def decide(
         comment = (
             f"Drift again (run {consecutive} in a row, model `{version}`): {reasons}"
             + (f"\n\nReport: {report_url}" if report_url else "")
-            + ("\n\nRetraining has been started." if retrain else "")
+            + (
+                "\n\nRetraining starts now: the next job opens a pull request, or says here "
+                "why it cannot."
+                if retrain
+                else ""
+            )
         )
         if existing is None:
             return AlertAction("create", None, body, "", consecutive, retrain, "drift found")

@@ -153,7 +153,7 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     )
     assert run_link in issue["body"] and "acme.github.io" not in issue["body"]
     assert "set the repository variable `MONITOR_PAGES` to `true`" in output
-    assert len(issue["comments"]) == 1 and "Retraining has been started" in issue["comments"][0]
+    assert len(issue["comments"]) == 1 and "Retraining starts now" in issue["comments"][0]
     [pull] = json.loads((gh_dir / "pulls.json").read_text())
     assert pull["head"] == "retrain/training-window" and pull["base"] == "main"
     # opened with the job's token (no RETRAIN_TOKEN): the summary says its checks wait
@@ -224,7 +224,7 @@ def test_default_path_serves_replays_monitors_and_needs_new_data(monitor_repo, t
     # retraining: blocked before anything changed; the issue is told what to do
     [issue] = issues(gh_dir)
     assert issue["state"] == "open" and "3 consecutive" in issue["body"]
-    assert "Retraining has been started" in issue["comments"][0]
+    assert "Retraining starts now" in issue["comments"][0]
     blocked = issue["comments"][-1]
     assert blocked.startswith("Retraining did not start: retraining needs new data")
     assert "2014-01-01" in blocked and "`dvc add data`" in blocked

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.repocopy import copy_files
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 ACT = Path(sys.executable).parent / "act"
@@ -46,13 +48,7 @@ def git(repo: Path, *args: str) -> str:
 
 def copy_project(target: Path) -> Path:
     """A git repository on `main` holding the project's tracked files as they are now."""
-    target.mkdir(parents=True, exist_ok=True)
-    files = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    for name in filter(None, files.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
+    copy_files(target)
     git(target, "init", "-q", "-b", "main")
     git(target, "config", "user.email", "ci@example.com")
     git(target, "config", "user.name", "CI")

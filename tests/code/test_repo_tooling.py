@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.repocopy import ROOT, copy_repo, git
+from tests.systempath import fresh_env
 
 BIN = Path(sys.executable).parent
 PRE_COMMIT = ROOT / ".pre-commit-config.yaml"
@@ -51,7 +52,10 @@ def test_pre_commit_hooks_are_local_and_run_locked_tools():
         if entry[0] == "make":
             assert entry[1] in _makefile_targets(), f"{hook['id']}: no target {entry[1]}"
         else:
-            assert entry[:3] == ["uv", "run", "--locked"], f"{hook['id']}: {hook['entry']}"
+            # the project's own uv: a commit from a shell without uv on PATH still works
+            assert entry[:3] == [".venv/bin/uv", "run", "--locked"], (
+                f"{hook['id']}: {hook['entry']}"
+            )
             assert (BIN / entry[3]).exists(), (
                 f"hook {hook['id']} runs {entry[3]}, which is not installed: add the package "
                 "that provides it to the dev dependencies (uv add --dev ...)"
@@ -60,19 +64,22 @@ def test_pre_commit_hooks_are_local_and_run_locked_tools():
 
 @pytest.mark.slow
 def test_pre_commit_passes_on_the_tree_and_catches_a_bad_file(tmp_path):
-    """`pre-commit run --all-files` in a copy of the repository (offline: every tool comes
-    from uv's cache). The workflow-lint hook runs `make lint-workflows`, which is
+    """`make hooks`, then `pre-commit run --all-files`, in a copy of the repository on a new
+    machine's PATH (no uv, no pre-commit: `make` bootstraps them; every tool comes from uv's
+    cache). The workflow-lint hook runs `make lint-workflows`, which is
     tests/workflows/test_workflow_lint.py: it is skipped here, not run twice."""
     repo = copy_repo(tmp_path / "repo")
-    env = {
-        **os.environ,
-        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
-        "UV_OFFLINE": "1",
-        "UV_PROJECT_ENVIRONMENT": str(repo / ".venv"),
-        "VIRTUAL_ENV": "",
-        "SKIP": "workflow-lint",
-    }
-    run = [BIN / "pre-commit", "run", "--color", "never"]
+    env = fresh_env(
+        dict(os.environ),
+        tmp_path / "system-bin",
+        PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"),
+        UV_OFFLINE="1",
+        SKIP="workflow-lint",
+    )
+    done = subprocess.run(["make", "hooks"], cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert (repo / ".git" / "hooks" / "pre-commit").exists()
+    run = [repo / ".venv" / "bin" / "pre-commit", "run", "--color", "never"]
     done = subprocess.run([*run, "--all-files"], cwd=repo, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert git(repo, "status", "--porcelain") == "", "a hook changed files that CI accepts"

@@ -5,7 +5,8 @@ A temporary git repository holds a copy of the project (with a fake GitHub remot
 ubuntu-latest=-self-hosted`), so every `make` target runs as it would on a runner. Remote
 actions that need the network are replaced by the small composite actions in `stubs/`
 (`--local-repository owner/name@sha=stub`); `actions/checkout` is act's own offline copy of
-the repository. The `cml` shim in `shims/` records what would be posted.
+the repository. The `cml` shim in `shims/` records what would be posted. The runner's PATH
+is a fresh machine's (no uv, act, dvc, ...): each workflow installs what it needs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from tests.repocopy import copy_files
+from tests.systempath import fresh_env
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -187,8 +189,9 @@ def run_workflow(
 ) -> ActRun:
     """Run ``workflow`` in ``repo`` for ``event`` with act; collect output, comments, artifacts.
 
-    ``env``, ``variables`` and ``secrets`` go to act's --env, --var and --secret; ``path``
-    is put in front of the runner's PATH (shims of tools a hosted runner has installed).
+    ``env``, ``variables`` and ``secrets`` go to act's --env, --var and --secret. The runner's
+    PATH holds the system's programs only (tests/systempath.py); ``path`` is put in front of
+    it (shims of tools a hosted runner has installed: docker, kubectl, gh).
     ``workspaces``: where act creates the jobs' workspaces [default: ~/.cache/act]; BentoML
     refuses to build a bento under a hidden folder such as .cache."""
     work.mkdir(parents=True, exist_ok=True)
@@ -222,8 +225,9 @@ def run_workflow(
         command += ["--action-cache-path", str(workspaces)]
     if job:
         command += ["-j", job]
-    host = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    host.pop("VIRTUAL_ENV", None)  # the job makes its own .venv, as on a runner
+    # the runner's PATH is a hosted runner's: system programs only, no uv, act, dvc or
+    # other dev tool, so a workflow that forgets to install one fails here as on GitHub
+    host = fresh_env(dict(os.environ), work / "runner-bin", DVC_NO_ANALYTICS="1")
     if path:
         host["PATH"] = os.pathsep.join([*map(str, path), host["PATH"]])
     result = subprocess.run(

@@ -81,6 +81,16 @@ def unknown_carrier(raw: Path) -> None:
     _rewrite_flights(raw, change)
 
 
+# --------------------------------------------------------------------------- the weather file
+def drop_weather_rows(raw: Path, share: float = 0.1) -> None:
+    """A partial weather export: every 1/share-th row is lost. The file still loads and joins;
+    the flights at those hours have no weather, so `validate` finds each weather column over
+    its missing-value limit (used by the pull-request workflow test, not in CASES)."""
+    path = raw / WEATHER
+    weather = pd.read_csv(path, low_memory=False)
+    weather.drop(index=weather.index[:: round(1 / share)]).to_csv(path, index=False)
+
+
 # corruption -> fragments the error message must contain (what, where, how many)
 CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "empty file": (empty_file, ["{last}", "is empty"]),

@@ -192,7 +192,7 @@ def repro(ctx: typer.Context, params: ParamsOption = DEFAULT_PARAMS) -> None:
     from mlops import repro as stage
 
     p = _params(params)
-    code = stage.main(p.paths.report / "stages.json", list(ctx.args))
+    code = stage.main(p.paths.report / stage.RECORD_FILE, list(ctx.args))
     if code:
         print(f"error in `repro`: dvc repro failed (exit code {code}); see above", file=sys.stderr)
         raise typer.Exit(code)
@@ -201,45 +201,76 @@ def repro(ctx: typer.Context, params: ParamsOption = DEFAULT_PARAMS) -> None:
 BaseOption = Annotated[
     str, typer.Option("--base", help="base branch or revision (origin/<base> is preferred)")
 ]
+OutcomeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pipeline-outcome",
+        envvar="PIPELINE_OUTCOME",
+        help="outcome of the CI step that ran `make repro` (success, failure, ...); without "
+        "it, the record `make repro` wrote decides",
+    ),
+]
 
 
 @app.command()
 @_friendly
-def report(base: BaseOption = "main", params: ParamsOption = DEFAULT_PARAMS) -> None:
+def report(
+    base: BaseOption = "main",
+    pipeline_outcome: OutcomeOption = None,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
     """Write the pull-request report (paths.report/report.md) against the base branch."""
     import yaml
 
     from mlops import report as stage
 
     p = _params(params)
-    stage.main(p, yaml.safe_load(params.read_text()), base)
+    stage.main(p, yaml.safe_load(params.read_text()), base, pipeline_outcome, params)
 
 
 @app.command()
 @_friendly
-def gate(base: BaseOption = "main", params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Fail (exit 1) when the primary metric regressed against the base branch."""
-    from mlops import gitio
+def gate(
+    base: BaseOption = "main",
+    pipeline_outcome: OutcomeOption = None,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Fail (exit 1) when the pipeline failed, the primary metric regressed against the base
+    branch, or the branch changes the gate's rules, unless the PR has the override label.
+    The rules and the label come from the base branch's params.yaml."""
+    import yaml
+
     from mlops import report as stage
+    from mlops.repro import RECORD_FILE
 
     p = _params(params)
-    if not p.paths.metrics.exists():
-        raise FileNotFoundError(f"{p.paths.metrics} not found: run `make repro` first")
-    head = json.loads(p.paths.metrics.read_text())
-    text = gitio.read_at(gitio.resolve(base), p.paths.metrics)
-    result = stage.gate(
-        head, json.loads(text) if text else None, p.gate, stage.override_requested(p.gate)
+    inputs = stage.collect(
+        p,
+        yaml.safe_load(params.read_text()),
+        base,
+        p.paths.report / RECORD_FILE,
+        pipeline_outcome,
+        params,
     )
+    result, rules = inputs.gate, inputs.gate_rules
+    if rules.warning:
+        print(f"gate: warning: {rules.warning}", file=sys.stderr)
     if result.passed:
         print(f"gate: {result.message()}: {result.metric} {result.head:.4f} ({result.verdict})")
     elif result.overridden:
         print(f"gate: {result.message()}; passing because the PR has the override label")
     else:
         print(f"gate: {result.message()}", file=sys.stderr)
-        print(
-            f"gate: to merge anyway, a reviewer adds the label '{p.gate.override_label}'",
-            file=sys.stderr,
-        )
+        if inputs.failure is not None:
+            print(
+                "gate: fix the pipeline (see the report): no label overrides a failed run",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"gate: to merge anyway, a reviewer adds the label '{rules.rules.override_label}'",
+                file=sys.stderr,
+            )
         raise typer.Exit(1)
 
 

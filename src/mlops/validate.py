@@ -2,11 +2,15 @@
 
 Pure core: :func:`validate` takes the table and params, returns the labelled rows and a
 summary, or raises ``DataValidationError`` listing every broken rule (column, rule, rows).
+The validation report (``paths.validation``) is written either way: the summary and data
+profile when the data passed, :func:`failure_report` (every problem, machine-readable) when
+it did not, so the pull-request report can list the problems of a failed run.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +80,32 @@ def validate(
     return labelled, summary
 
 
+def failure_report(exc: Exception) -> dict[str, Any]:
+    """What went wrong, for the validation report: one problem per broken rule.
+
+    A ``DataValidationError`` gives one problem per (column, rule) with the rows that broke
+    it; any other error (a missing or unreadable raw file) is one problem, its message.
+    """
+    if isinstance(exc, DataValidationError):
+        problems = [
+            {**asdict(f), "examples": list(f.examples), "message": str(f)} for f in exc.failures
+        ]
+        return {"passed": False, "source": exc.source, "problems": problems, "hint": exc.hint}
+    return {"passed": False, "source": None, "problems": [{"message": str(exc)}], "hint": None}
+
+
 def main(raw: Path, out: Path, report: Path, schema: SchemaParams, rules: ValidateParams) -> None:
-    """Load the raw files with the dataset module, validate, write the table and a summary."""
-    table = dataset.load_table(raw)
-    labelled, summary = validate(table, schema, rules, source=f"{raw} (modelling table)")
+    """Load the raw files with the dataset module, validate, write the table and a summary
+    (or, when the data fails, the problems) to ``report``."""
+    report.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        table = dataset.load_table(raw)
+        labelled, summary = validate(table, schema, rules, source=f"{raw} (modelling table)")
+    except Exception as exc:
+        report.write_text(json.dumps(failure_report(exc), indent=2) + "\n")
+        raise
     out.parent.mkdir(parents=True, exist_ok=True)
     labelled.to_parquet(out, index=False)
-    report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(summary, indent=2) + "\n")
     print(
         f"validate: {summary['labelled_rows']:,} labelled rows "

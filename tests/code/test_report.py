@@ -10,11 +10,13 @@ from mlops.params import GateParams, ReportParams
 from mlops.profile import profile, psi
 from mlops.report import (
     DataDiff,
+    GateRules,
     ReportInputs,
     compare_metrics,
     curve_chart,
     data_diff,
     gate,
+    gate_rules,
     override_requested,
     params_diff,
     render,
@@ -126,8 +128,13 @@ def test_curve_chart_puts_base_and_head_on_one_grid():
     assert chart.startswith("```mermaid") and "xychart-beta" in chart
 
 
-def _inputs(head_params: dict) -> ReportInputs:
-    result = gate({"roc_auc": 0.71}, BASE, RULES, False)
+def _inputs(
+    head_params: dict, rules: GateRules | None = None, base_params: dict | None = None
+) -> ReportInputs:
+    rules = rules or GateRules(RULES, "params.yaml on main")
+    result = gate(
+        {"roc_auc": 0.71}, BASE, rules.rules, False, source=rules.source, changes=rules.changes
+    )
     return ReportInputs(
         head_ref="feature",
         base_ref="main",
@@ -140,13 +147,13 @@ def _inputs(head_params: dict) -> ReportInputs:
         },
         base_metrics=BASE,
         head_params=head_params,
-        base_params={},
+        base_params=base_params or {},
         data=DataDiff(False, "x", "x"),
         head_plots={},
         base_plots={},
         stages=[{"stage": "train", "status": "ran", "seconds": 3.2}],
         gate=result,
-        gate_rules=RULES,
+        gate_rules=rules,
         settings=ReportParams(psi_threshold=0.2, max_chars=60_000),
     )
 
@@ -167,6 +174,90 @@ def test_long_report_degrades_but_stays_under_the_limit():
     assert "### Metrics" in text
     assert "Left out to fit GitHub's comment limit: Params changed (3000)" in text
     assert "Pipeline stages" in text  # small sections survive
+
+
+# --------------------------------------------------------------------------- the gate's own rules
+BASE_PARAMS = {"gate": RULES.model_dump(), "train": {"lr": 0.1}}
+LOOSER = RULES.model_copy(update={"max_drop": 0.05, "floor": 0.5})
+
+
+def test_a_branch_that_raises_max_drop_still_fails_on_the_base_rule():
+    rules = gate_rules(LOOSER, BASE_PARAMS, "main")
+    assert rules.rules == RULES and rules.source == "params.yaml on main"
+    assert rules.changes == [("gate.floor", 0.65, 0.5), ("gate.max_drop", 0.005, 0.05)]
+    result = gate(
+        {"roc_auc": 0.69}, BASE, rules.rules, False, source=rules.source, changes=rules.changes
+    )
+    assert not result.ok
+    assert "the most allowed is 0.0050 (gate.max_drop in params.yaml on main)" in result.reasons[0]
+
+
+def test_a_gate_change_without_the_label_fails_naming_change_and_label():
+    rules = gate_rules(LOOSER, BASE_PARAMS, "main")
+    result = gate({"roc_auc": 0.71}, BASE, rules.rules, False, changes=rules.changes)
+    assert result.verdict == "better" and not result.ok
+    (reason,) = result.reasons
+    assert (
+        "changes the quality gate's rules (gate.floor 0.65 → 0.5, gate.max_drop 0.005 → 0.05)"
+        in (reason)
+    )
+    assert "needs the PR label 'ok'" in reason
+
+
+def test_a_gate_change_with_the_label_passes_visibly():
+    rules = gate_rules(LOOSER, BASE_PARAMS, "main")
+    labelled = override_requested(rules.rules, {"PR_LABELS": '["ok"]'})
+    result = gate({"roc_auc": 0.71}, BASE, rules.rules, labelled, changes=rules.changes)
+    assert result.ok and not result.passed
+    assert result.message().endswith("(overridden by label)")
+
+
+def test_the_override_label_is_the_base_branchs():
+    renamed = RULES.model_copy(update={"override_label": "yolo", "max_drop": 1.0})
+    rules = gate_rules(renamed, BASE_PARAMS, "main")
+    assert rules.rules.override_label == "ok"
+    assert not override_requested(rules.rules, {"PR_LABELS": '["yolo"]'})
+    result = gate({"roc_auc": 0.5}, BASE, rules.rules, False, changes=rules.changes)
+    assert "gate.override_label ok → yolo" in result.message()
+
+
+def test_unchanged_rules_need_no_label():
+    rules = gate_rules(RULES, BASE_PARAMS, "main")
+    assert rules.changes == [] and rules.warning is None
+    assert gate({"roc_auc": 0.70}, BASE, rules.rules, False, changes=rules.changes).passed
+
+
+@pytest.mark.parametrize(
+    ("base_params", "warning"),
+    [
+        ({"train": {}}, "`main` has no `gate` section in params.yaml: this branch's rules apply"),
+        (None, "`main` has no `gate` section"),
+        (
+            {"gate": {"metric": "roc_auc"}},
+            "the `gate` section of params.yaml on `main` is not valid",
+        ),
+    ],
+)
+def test_without_rules_on_the_base_the_branchs_apply_with_a_warning(base_params, warning):
+    rules = gate_rules(LOOSER, base_params, "main")
+    assert rules.rules == LOOSER and rules.source == "params.yaml"
+    assert warning in rules.warning
+    text = render(_inputs({}, rules))
+    assert f"⚠️ {warning}" in text
+    assert "Gate (rules from params.yaml)" in text
+
+
+def test_the_report_shows_a_gate_change_above_the_metrics_not_in_the_params():
+    rules = gate_rules(LOOSER, BASE_PARAMS, "main")
+    head = {"gate": LOOSER.model_dump(), "train": {"lr": 0.2}}
+    text = render(_inputs(head, rules, BASE_PARAMS))
+    first = text.splitlines()[0]
+    assert first.startswith("## ❌ Better: ROC AUC 0.7100") and "needs the PR label 'ok'" in first
+    assert "Gate (rules from params.yaml on main)" in text
+    assert text.index("**This branch changes the quality gate.**") < text.index("### Metrics")
+    assert "| `gate.max_drop` | 0.0050 | 0.0500 |" in text
+    assert "### Params changed (1)" in text  # train.lr only
+    assert text.count("`gate.max_drop`") == 1
 
 
 def test_repro_log_is_parsed_into_stages():

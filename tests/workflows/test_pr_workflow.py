@@ -8,11 +8,14 @@ real report; only the network-bound actions are stubs and `cml` is a recording s
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.bad_inputs import drop_weather_rows
 from tests.workflows.act import (
     ACT,
     git,
@@ -90,11 +93,39 @@ def test_regression_fails_the_gate_with_a_clear_message(scenario):
     )
     assert run.returncode != 0
     assert "quality gate failed: ROC AUC dropped from" in run.output
-    assert "the most allowed is 0.0050 (gate.max_drop in params.yaml)" in run.output
+    assert "the most allowed is 0.0050 (gate.max_drop in params.yaml on main)" in run.output
     assert "adds the label 'gate-override'" in run.output
     # the author still gets the comment explaining why
     assert len(run.comments) == 1
     assert run.comments[0].startswith("## ❌ Worse: ROC AUC")
+
+
+def test_a_branch_cannot_loosen_its_own_gate(scenario):
+    """The branch raises max_drop and lowers the floor, and regresses: main's rules judge it,
+    and the change to the rules itself needs the override label."""
+    run = scenario(
+        "loosen-the-gate",
+        lambda repo: set_params(
+            repo,
+            **{
+                "gate.max_drop": 0.5,
+                "gate.floor": 0.0,
+                "train.hist_gradient_boosting.max_iter": 2,
+                "train.hist_gradient_boosting.learning_rate": 0.01,
+            },
+        ),
+    )
+    assert run.returncode != 0
+    assert "the most allowed is 0.0050 (gate.max_drop in params.yaml on main)" in run.output
+    assert "changes the quality gate's rules (gate.floor 0.65 → 0, gate.max_drop 0.005 → 0.5)" in (
+        run.output
+    )
+    assert "needs the PR label 'gate-override'" in run.output
+    (comment,) = run.comments
+    assert comment.startswith("## ❌ Worse: ROC AUC")
+    assert "Gate (rules from params.yaml on main)" in comment
+    assert comment.index("**This branch changes the quality gate.**") < comment.index("### Metrics")
+    assert "| `gate.max_drop` | 0.0050 | 0.5000 |" in comment
 
 
 def test_override_label_lets_the_regression_through_visibly(scenario):
@@ -127,3 +158,38 @@ def test_fork_pull_request_gets_the_summary_but_no_comment(scenario):
     assert run.cml_calls == []
     assert "Report comment not posted: a pull request from a fork" in run.summary()
     assert "Unchanged: ROC AUC" in run.summary()
+
+
+def _dvc(repo: Path, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, check=True, capture_output=True)
+
+
+def test_broken_data_gets_a_comment_naming_the_stage_and_the_problems(scenario, pr_repo, tmp_path):
+    """10% of the weather rows are lost in the PR branch (recorded with `dvc add`, pushed to
+    a DVC remote the branch configures): `validate` fails, the job fails, and the comment
+    says so, with every problem, instead of no comment at all."""
+    remote = tmp_path / "dvc-remote"
+
+    def break_the_data(repo: Path) -> None:
+        drop_weather_rows(repo / "data")
+        _dvc(repo, "add", "-q", "data")
+        _dvc(repo, "remote", "add", "-d", "store", str(remote))
+        _dvc(repo, "push", "-q", "data.dvc")
+
+    try:
+        run = scenario("lose-weather-rows", break_the_data)
+    finally:  # the next scenarios start from main's data
+        _dvc(pr_repo[0], "checkout", "-q", "--force", "data.dvc")
+    assert run.returncode != 0
+    (comment,) = run.comments
+    first = comment.splitlines()[0]
+    assert first.startswith("## ❌ Pipeline failed at stage `validate`: "), first
+    assert first.endswith("data problems · quality gate failed"), first
+    problems = [line for line in comment.splitlines() if line.startswith("- column '")]
+    assert len(problems) >= 5 and f"{len(problems)} data problems" in first
+    assert all("missing" in line for line in problems), problems
+    assert "Unchanged" not in comment and "quality gate passed" not in comment
+    assert "This branch has no data profile: its `validate` stage failed" in comment
+    assert "| `validate` | ❌ **failed** |" in comment
+    assert "quality gate failed: the pipeline failed at stage `validate`" in run.output
+    assert "no label overrides a failed run" in run.output

@@ -120,7 +120,7 @@ def openmp_threads(threads: int) -> Iterator[None]:
             yield
     finally:
         if saved is None:
-            del os.environ["OMP_NUM_THREADS"]
+            os.environ.pop("OMP_NUM_THREADS", None)
         else:
             os.environ["OMP_NUM_THREADS"] = saved
 

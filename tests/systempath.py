@@ -25,11 +25,12 @@ def system_path(where: Path) -> str:
 
 def fresh_env(environ: dict[str, str], where: Path, **extra: str) -> dict[str, str]:
     """``environ`` as a new machine would have it: a system PATH (see :func:`system_path`),
-    no project virtual environment, no uv settings; ``extra`` on top."""
+    no project virtual environment, no uv settings (`uv run` sets UV
+    to its own path, which the Makefile would take); ``extra`` on top."""
     env = {
         key: value
         for key, value in environ.items()
-        if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH"}
+        if key not in {"UV", "VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH"}
     }
     env["PATH"] = system_path(where)
     return {**env, **extra}

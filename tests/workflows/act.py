@@ -38,6 +38,7 @@ STUBS = {
     "helm/kind-action": "kind",
     "actions/upload-pages-artifact": "upload-pages-artifact",
     "actions/deploy-pages": "deploy-pages",
+    "astral-sh/setup-uv": "setup-uv",
 }
 
 

@@ -136,11 +136,15 @@ def setup_steps(action: str):
 
 
 def test_setup_uv_installs_the_locked_uv():
+    """One source for uv's version: the action reads the dev dependency from uv.lock (its
+    `version-file`), which is also the uv `make install` puts in .venv/bin."""
+    assert uv_lock_version()
     steps = setup_steps("astral-sh/setup-uv")
     assert steps
     for workflow, job, step in steps:
         given = step.get("with") or {}
-        assert str(given.get("version")) == uv_lock_version(), f"{workflow}/{job}"
+        assert given.get("version-file") == "uv.lock", f"{workflow}/{job}"
+        assert "version" not in given, f"{workflow}/{job}: a second source of uv's version"
         assert given.get("enable-cache") is True, f"{workflow}/{job}"
         assert given.get("cache-dependency-glob") == "uv.lock", f"{workflow}/{job}"
 

@@ -140,10 +140,13 @@ def test_missing_lock_or_entry_says_what_to_do(tmp_path):
 # --------------------------------------------------------------------------- prediction
 def test_predictor_labels_with_the_threshold_and_flags_unknown_categories(params, small_model):
     schema = params.schema
-    closed, open_ = feature(params, "closed category"), feature(params, "open category")
+    closed = feature(params, "closed category")
     predictor = Predictor(small_model, schema, threshold=0.5, version="v")
-    example = {**example_record(schema), open_: min(predictor.known[open_])}
-    unknown = {**example, closed: "ZZ", open_: "NOWHERE"}
+    example, unseen = example_record(schema), {closed: "ZZ"}
+    for open_ in (n for n in schema.categorical if not schema.features[n].values):
+        example[open_] = min(predictor.known[open_])
+        unseen[open_] = "NOWHERE"
+    unknown = {**example, **unseen}
     results = predictor.predict([example, unknown, {**example, feature(params, "nullable"): None}])
     assert len(results) == 3
     assert all(0 <= r["probability"] <= 1 for r in results)
@@ -151,7 +154,7 @@ def test_predictor_labels_with_the_threshold_and_flags_unknown_categories(params
         expected = schema.positive_label if result["probability"] >= 0.5 else schema.negative_label
         assert result["label"] == expected
     assert results[0]["unknown_categories"] == {}
-    assert results[1]["unknown_categories"] == {closed: "ZZ", open_: "NOWHERE"}
+    assert results[1]["unknown_categories"] == unseen
     assert predictor.predict([]) == []
 
 

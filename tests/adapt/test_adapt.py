@@ -136,7 +136,7 @@ def build_fork(repo: Path, fork: Fork) -> Path:
 
 def run_fork_tests(repo: Path, name: str, *args: str) -> ElementTree.Element:
     """The fork's own pytest on ``args``; its JUnit report's summary (fails on exit != 0)."""
-    report = repo.parent / f"{name}-junit.xml"
+    report = repo.parent / f"{repo.name}-{name}-junit.xml"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
          f"--junitxml={report}", *args],

@@ -57,8 +57,13 @@ def test_example_is_valid_for_the_request_and_the_pipeline_schema(params):
     feature_schema(params.schema).validate(pd.DataFrame([example]), lazy=True)
 
 
+SCHEMA = load_params(ROOT / "params.yaml").schema
 F = service_fields(load_params(ROOT / "params.yaml"))  # on the default: hour, temp, ...
-TOO_HIGH = load_params(ROOT / "params.yaml").schema.features[F.int_].max + 1
+TOO_HIGH = SCHEMA.features[F.int_].max + 1
+REQUIRED = next(  # a number that may not be missing (on the default: distance)
+    (n for n, s in SCHEMA.features.items() if not s.nullable and s.type != "category"),
+    F.category,
+)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +77,7 @@ TOO_HIGH = load_params(ROOT / "params.yaml").schema.features[F.int_].max + 1
         ({F.category: 9}, F.category),
         ({F.category: ""}, F.category),
         ({F.category: "x" * 1000}, F.category),
-        ({F.float_: None}, F.float_),  # not nullable
+        ({REQUIRED: None}, REQUIRED),  # not nullable
         ({"surprise": 1}, "surprise"),  # extra field
     ],
 )

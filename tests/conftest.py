@@ -172,17 +172,22 @@ def service_fields(params: Params) -> SimpleNamespace:
 
 def feature(params: Params, kind: str, *, other_than: tuple[str, ...] = ()) -> str:
     """The first feature of the schema of a kind a test needs, so code tests name no column
-    of the default data: ``closed category`` (a category with allowed ``values``), ``open
+    of the default data: ``category``, ``closed category`` (with allowed ``values``), ``open
     category`` (no ``values``), ``numeric``, ``bounded`` (numeric with a ``max``),
     ``limited missing`` (nullable with ``0 < max_missing < 0.5``), ``required`` (not
-    nullable), ``nullable``. Skips the test when the schema has no such feature."""
+    nullable; ``required int``/``float``/``category`` of that type), ``nullable``. Skips
+    the test when the schema has no such feature."""
     kinds = {
+        "category": lambda s: s.type == "category",
         "closed category": lambda s: s.type == "category" and bool(s.values),
         "open category": lambda s: s.type == "category" and not s.values,
         "numeric": lambda s: s.type != "category",
         "bounded": lambda s: s.type != "category" and s.max is not None,
         "limited missing": lambda s: s.nullable and 0 < s.max_missing < 0.5,
         "required": lambda s: not s.nullable,
+        "required int": lambda s: s.type == "int" and not s.nullable,
+        "required float": lambda s: s.type == "float" and not s.nullable,
+        "required category": lambda s: s.type == "category" and not s.nullable,
         "nullable": lambda s: s.nullable,
     }
     for name, spec in params.schema.features.items():

@@ -76,14 +76,39 @@ def _example(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+class MissingValues(Failure):
+    """Missing values in a column that may not have any (``nullable`` is false)."""
+
+    def __str__(self) -> str:
+        values = f"{self.rows} missing value{'s' if self.rows != 1 else ''}"
+        return f"{values} in column '{self.column}' (not nullable)"
+
+
+def _without_missing(cases: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Pandera's failure cases without those that missing values caused, and the missing
+    values per column. A missing value in a non-nullable column fails ``not_nullable``; in an
+    int column it also fails the type coercion (NaN is no int), which would read as a type
+    error. Both say one thing: the value is missing."""
+    nulls = cases[cases["check"] == "not_nullable"]
+    missing = {str(c): int(g["index"].nunique()) for c, g in nulls.groupby("column", sort=False)}
+    caused = cases["column"].isin(list(missing)) & (
+        (cases["check"] == "not_nullable")
+        | (cases["failure_case"].isna() & cases["index"].notna())  # the same rows, other rules
+        | cases["check"].str.startswith("dtype(")  # the column's type, off because of them
+    )
+    return cases[~caused], missing
+
+
 def failures_from(errors: pa.errors.SchemaErrors) -> list[Failure]:
-    """Summarize pandera's failure cases: one Failure per (column, rule), rows counted."""
+    """Summarize pandera's failure cases: one Failure per (column, rule), rows counted;
+    missing values in a non-nullable column as :class:`MissingValues`, whatever its type."""
     cases = errors.failure_cases
     failures: list[Failure] = []
-    missing = cases[cases["check"] == "column_in_dataframe"]
-    for name in missing["failure_case"]:
+    absent = cases[cases["check"] == "column_in_dataframe"]
+    for name in absent["failure_case"]:
         failures.append(Failure(str(name), "column must be present", 0))
-    cases = cases[cases["check"] != "column_in_dataframe"]
+    cases, missing = _without_missing(cases[cases["check"] != "column_in_dataframe"])
+    failures += [MissingValues(column, "not nullable", rows) for column, rows in missing.items()]
     not_coercible = set(cases.loc[cases["check"].str.startswith("coerce_dtype"), "column"])
     for (column, check), group in cases.groupby(["column", "check"], sort=False):
         if column in not_coercible and not str(check).startswith("coerce_dtype"):

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from mlops.train import ESTIMATORS, build_pipeline, features_and_target, train
-from tests.conftest import feature
 
 
 @pytest.fixture
@@ -29,8 +28,10 @@ def test_every_estimator_fits_and_learns_the_signal(params, table_factory, estim
 def test_unknown_and_missing_categories_do_not_crash(params, table_factory, small_train):
     model = train(table_factory(), params.schema, small_train)
     features, _ = features_and_target(table_factory(rows=20, seed=3), params.schema)
-    unseen_into = feature(params, "open category")
-    missing_in = feature(params, "closed category")
+    categories = params.schema.categorical or pytest.skip("the schema has no category")
+    open_sets = [n for n in categories if not params.schema.features[n].values]
+    unseen_into = (open_sets or categories)[0]  # where the service lets unseen values through
+    missing_in = categories[-1]
     features = features.astype({unseen_into: object, missing_in: object})
     features.loc[:9, unseen_into] = "NEVER_SEEN"
     features.loc[10:, missing_in] = None

@@ -72,13 +72,18 @@ def test_out_of_range_and_missing_column(params, table_factory):
     assert found[dropped][0].rule == "column must be present"
 
 
-def test_null_in_non_nullable_column(params, table_factory):
-    column = feature(params, "required")
+@pytest.mark.parametrize("kind", ["int", "float", "category", "datetime"])
+def test_null_in_non_nullable_column_is_reported_as_missing(params, table_factory, kind):
+    """Whatever the column's type: in an int column a missing value also breaks the type
+    (NaN is no int), which must not read as a type error."""
+    column = params.schema.time if kind == "datetime" else feature(params, f"required {kind}")
     table = table_factory()
     table[column] = table[column].astype(object)
     table.loc[:1, column] = None
-    with pytest.raises(DataValidationError, match="not_nullable"):
+    with pytest.raises(DataValidationError) as excinfo:
         validate(table, params.schema, params.validation)
+    assert failures_of(excinfo) == {column: [excinfo.value.failures[0]]}  # nothing else
+    assert f"2 missing values in column '{column}' (not nullable)" in str(excinfo.value)
 
 
 def test_too_many_missing_values(params, table_factory):

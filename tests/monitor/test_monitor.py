@@ -19,7 +19,7 @@ from tests.conftest import ROOT, feature, make_table, shift_features, shifted_fe
 
 def test_sample_is_bounded_uniform_and_stats_are_exact(params, log_factory, tmp_path):
     table = make_table(params, rows=3000, seed=3)
-    table.loc[:9, feature(params, "open category")] = "ZZZ"  # 10 rows, an unknown category
+    table.loc[:9, feature(params, "category")] = "ZZZ"  # 10 rows, an unknown category
     log = tmp_path / "logs" / "a.jsonl"
     log_factory(table.iloc[:2000], log, version="v1")
     log_factory(table.iloc[2000:], tmp_path / "logs" / "b.jsonl", version="v2", prefix="s",
@@ -74,17 +74,17 @@ def test_missing_empty_and_broken_logs_say_what_to_do(params, tmp_path):
 
 
 def test_late_labels_join_by_request_id(params, tmp_path):
-    labels = tmp_path / "labels.jsonl"
-    rows = [{"request_id": f"r{i}", "delayed": i % 2} for i in range(10)]
-    rows.append({"request_id": "r1", "delayed": 0})  # a correction: the last one wins
+    labels, target = tmp_path / "labels.jsonl", params.schema.target
+    rows = [{"request_id": f"r{i}", target: i % 2} for i in range(10)]
+    rows.append({"request_id": "r1", target: 0})  # a correction: the last one wins
     labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    found = monitor.read_labels(str(labels), "request_id", "delayed", pd.Series(["r1", "r2", "x"]))
+    found = monitor.read_labels(str(labels), "request_id", target, pd.Series(["r1", "r2", "x"]))
     assert found.to_dict() == {"r1": 0.0, "r2": 0.0}
-    assert monitor.read_labels(str(tmp_path / "none.jsonl"), "request_id", "delayed",
+    assert monitor.read_labels(str(tmp_path / "none.jsonl"), "request_id", target,
                                pd.Series(["r1"])).empty  # fmt: skip
-    labels.write_text(json.dumps({"request_id": "r1", "delayed": 3}) + "\n")
+    labels.write_text(json.dumps({"request_id": "r1", target: 3}) + "\n")
     with pytest.raises(monitor.MonitorError, match="must be 0 or 1"):
-        monitor.read_labels(str(labels), "request_id", "delayed", pd.Series(["r1"]))
+        monitor.read_labels(str(labels), "request_id", target, pd.Series(["r1"]))
 
 
 SHIFTED = shifted_features(load_params(ROOT / "params.yaml"))  # a third of the features

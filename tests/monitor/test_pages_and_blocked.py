@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from mlops import monitor
 from mlops.monitor_cli import app
-from mlops.monitor_params import AlertParams
+from mlops.monitor_params import AlertParams, load_monitor_params
 from tests.monitor.test_alert import GH, ROOT_PARAMS, summary
 
 ROOT = ROOT_PARAMS.parent
@@ -80,15 +80,20 @@ def test_site_and_pages_off_commands_write_the_job_summary(project, tmp_path):
     assert "::notice" in off.output
 
 
-def test_the_window_moves_while_the_data_reaches_it():
-    end = pd.Timestamp("2013-12-31 23:59")
+def _months_later(day: object, months: int) -> str:
+    return (pd.Timestamp(day) + pd.DateOffset(months=months)).date().isoformat()
+
+
+def test_the_window_moves_while_the_data_reaches_it(params):
+    start = params.prepare.production_start
+    end = pd.Timestamp(_months_later(start, 2)) - pd.Timedelta(minutes=1)  # data for 2 months
     _, once = monitor.move_window(ROOT_PARAMS.read_text(), 1)
-    monitor.check_window_fits(once, end)  # production_start 2013-12-01: December is data
+    monitor.check_window_fits(once, end)  # the moved production window still holds data
     _, twice = monitor.move_window(ROOT_PARAMS.read_text(), 2)
     with pytest.raises(monitor.WindowBlocked) as blocked:
         monitor.check_window_fits(twice, end)
     message = str(blocked.value)
-    assert "2014-01-01" in message and "2013-12-31" in message
+    assert _months_later(start, 2) in message and str(end.date()) in message
     assert "dvc add data" in message and "data.dvc" in message
 
 
@@ -99,12 +104,19 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def moved_once(tmp_path, monkeypatch) -> Path:
-    """A git project on main whose training window was already moved once (as after the
-    first retraining was merged), with the real data; the working directory."""
+def moved_to_the_end(tmp_path, monkeypatch, params, real_table) -> tuple[Path, int]:
+    """A git project on main whose training window was already moved as far as the real
+    data allows (as after the last retraining it had data for was merged), with the real
+    data; the working directory. Also: by how many months the window moved."""
+    labelled = real_table[real_table[params.schema.target].notna()]
+    end = pd.Timestamp(labelled[params.schema.time].max())
+    start = params.prepare.production_start
+    months = 0
+    while pd.Timestamp(_months_later(start, months + 1)) <= end:
+        months += 1
     repo = tmp_path / "repo"
     repo.mkdir()
-    moved, _ = monitor.move_window(ROOT_PARAMS.read_text(), 1)
+    moved, _ = monitor.move_window(ROOT_PARAMS.read_text(), months)
     (repo / "params.yaml").write_text(moved)
     (repo / "dvc.lock").write_text("schema: '2.0'\n")
     (repo / "data").symlink_to(ROOT / "data")
@@ -114,13 +126,17 @@ def moved_once(tmp_path, monkeypatch) -> Path:
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "main")
     monkeypatch.chdir(repo)
     monkeypatch.setenv("GH_SHIM_DIR", str(tmp_path / "gh"))
-    return repo
+    return repo, months
 
 
 def test_retrain_past_the_data_stays_green_changes_nothing_and_tells_the_issue(
-    moved_once, tmp_path
+    moved_to_the_end, params, tmp_path
 ):
-    repo = moved_once
+    repo, moved = moved_to_the_end
+    start = params.prepare.production_start
+    blocked_at = _months_later(
+        start, moved + load_monitor_params(repo / "params.yaml").alert.retrain_months
+    )
     remote = tmp_path / "remote.git"
     _git(tmp_path, "init", "-q", "--bare", str(remote))
     gh_dir = tmp_path / "gh"
@@ -146,9 +162,8 @@ def test_retrain_past_the_data_stays_green_changes_nothing_and_tells_the_issue(
     assert _git(repo, "status", "--porcelain") == ""
     assert _git(repo, "branch", "--format=%(refname:short)").split() == ["main"]
     assert _git(remote, "branch") == ""
-    assert yaml.safe_load((repo / "params.yaml").read_text())["prepare"]["production_start"] == (
-        "2013-12-01"
-    )
+    prepare = yaml.safe_load((repo / "params.yaml").read_text())["prepare"]
+    assert str(prepare["production_start"]) == _months_later(start, moved)
     assert not (gh_dir / "pulls.json").exists()
 
     # the workflow's next step: the note goes to the open drift issue
@@ -157,7 +172,7 @@ def test_retrain_past_the_data_stays_green_changes_nothing_and_tells_the_issue(
     [issue] = json.loads((gh_dir / "issues.json").read_text())
     [comment] = issue["comments"]
     assert comment.startswith("Retraining did not start: retraining needs new data")
-    assert "prepare.production_start at 2014-01-01" in comment and "`dvc add data`" in comment
+    assert f"prepare.production_start at {blocked_at}" in comment and "`dvc add data`" in comment
 
     # with no open issue, nothing is posted and nothing fails
     shutil.rmtree(gh_dir)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from mlops import replay
 from mlops.monitor_cli import app
 from mlops.monitor_params import ReplayParams
-from tests.conftest import make_table
+from tests.conftest import feature, make_table
 
 
 class FakeService:
@@ -75,7 +75,7 @@ def service() -> Iterator[FakeService]:
 
 def _table(params) -> pd.DataFrame:
     table = make_table(params, rows=600, seed=8)
-    table.loc[0, "temp"] = float("nan")
+    table.loc[0, feature(params, "nullable")] = float("nan")  # sent as null
     return table
 
 
@@ -91,7 +91,7 @@ def test_month_from_params_or_run_date(params):
 
 
 def test_replay_sends_real_requests_and_writes_labels(params, service, tmp_path):
-    table = _table(params)
+    table, target = _table(params), params.schema.target
     month = table[params.schema.time].dt.strftime("%Y-%m").iloc[0]
     requests = replay.window_records(table, params.schema, month, count=30)
     assert 0 < len(requests) <= 30
@@ -99,14 +99,14 @@ def test_replay_sends_real_requests_and_writes_labels(params, service, tmp_path)
     labels = tmp_path / "logs" / "labels.jsonl"
     lines: list[str] = []
     settings = ReplayParams(rate=200, concurrency=3)
-    result = replay.replay(service.url, requests, settings, labels, "delayed", month, lines.append)
+    result = replay.replay(service.url, requests, settings, labels, target, month, lines.append)
     assert result.sent == len(requests) and result.failed == 0
     sent = dict(service.requests)
     assert set(sent) == {r.request_id for r in requests}  # X-Request-ID is the join key
     first = requests[0]
     assert sent[first.request_id] == json.loads(json.dumps(first.record))
     written = [json.loads(x) for x in labels.read_text().splitlines()]
-    assert {w["request_id"]: w["delayed"] for w in written} == {
+    assert {w["request_id"]: w[target] for w in written} == {
         r.request_id: r.label for r in requests
     }
     assert lines and "0 failed" in lines[-1]  # progress reported
@@ -117,7 +117,9 @@ def test_replay_rate_is_bounded(params, service, tmp_path):
     month = table[params.schema.time].dt.strftime("%Y-%m").iloc[0]
     requests = replay.window_records(table, params.schema, month, count=20)
     settings = ReplayParams(rate=40, concurrency=4)
-    result = replay.replay(service.url, requests, settings, tmp_path / "l.jsonl", "delayed")
+    result = replay.replay(
+        service.url, requests, settings, tmp_path / "l.jsonl", params.schema.target
+    )
     assert result.seconds >= (len(requests) - 1) / 40 * 0.9
 
 
@@ -128,12 +130,16 @@ def test_replay_stops_on_errors_and_without_a_service(params, tmp_path):
     with FakeService(fail_every=2) as failing:
         settings = ReplayParams(rate=500, max_errors=3, concurrency=1)
         with pytest.raises(replay.ReplayError, match=r"HTTP 500.*boom"):
-            replay.replay(failing.url, requests, settings, tmp_path / "l.jsonl", "delayed")
+            replay.replay(
+                failing.url, requests, settings, tmp_path / "l.jsonl", params.schema.target
+            )
         assert len(failing.requests) < 40  # it stopped early
     with FakeService() as gone:
         url = gone.url
     with pytest.raises(replay.ReplayError, match="make serve"):
-        replay.replay(url, requests, ReplayParams(timeout=2), tmp_path / "l.jsonl", "delayed")
+        replay.replay(
+            url, requests, ReplayParams(timeout=2), tmp_path / "l.jsonl", params.schema.target
+        )
 
 
 def test_replay_command(params, project, service, tmp_path):

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from mlops import model_io
-from mlops.params import ParamsError, parse_params
+from mlops.params import ParamsError, load_params, parse_params
 from mlops.serving import (
     MicroBatcher,
     ModelMismatchError,
@@ -29,7 +29,7 @@ from mlops.serving import (
 )
 from mlops.train import train
 from mlops.validation import feature_schema
-from tests.conftest import ROOT, feature
+from tests.conftest import ROOT, feature, service_fields, signal_features
 from tests.service.conftest import write_params
 
 
@@ -57,18 +57,27 @@ def test_example_is_valid_for_the_request_and_the_pipeline_schema(params):
     feature_schema(params.schema).validate(pd.DataFrame([example]), lazy=True)
 
 
+SCHEMA = load_params(ROOT / "params.yaml").schema
+F = service_fields(load_params(ROOT / "params.yaml"))  # on the default: hour, temp, ...
+TOO_HIGH = SCHEMA.features[F.int_].max + 1
+REQUIRED = next(  # a number that may not be missing (on the default: distance)
+    (n for n, s in SCHEMA.features.items() if not s.nullable and s.type != "category"),
+    F.category,
+)
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"hour": "17"}, "hour"),  # wrong type (strict: no string -> int)
-        ({"hour": 17.5}, "hour"),
-        ({"hour": 24}, "hour"),  # out of the schema's range
-        ({"distance": math.nan}, "distance"),
-        ({"temp": math.inf}, "temp"),
-        ({"carrier": 9}, "carrier"),
-        ({"carrier": ""}, "carrier"),
-        ({"carrier": "x" * 1000}, "carrier"),
-        ({"distance": None}, "distance"),  # not nullable
+        ({F.int_: "17"}, F.int_),  # wrong type (strict: no string -> int)
+        ({F.int_: 17.5}, F.int_),
+        ({F.int_: TOO_HIGH}, F.int_),  # out of the schema's range
+        ({F.float_: math.nan}, F.float_),
+        ({F.nan: math.inf}, F.nan),
+        ({F.category: 9}, F.category),
+        ({F.category: ""}, F.category),
+        ({F.category: "x" * 1000}, F.category),
+        ({REQUIRED: None}, REQUIRED),  # not nullable
         ({"surprise": 1}, "surprise"),  # extra field
     ],
 )
@@ -136,10 +145,13 @@ def test_missing_lock_or_entry_says_what_to_do(tmp_path):
 # --------------------------------------------------------------------------- prediction
 def test_predictor_labels_with_the_threshold_and_flags_unknown_categories(params, small_model):
     schema = params.schema
-    closed, open_ = feature(params, "closed category"), feature(params, "open category")
+    closed = feature(params, "closed category")
     predictor = Predictor(small_model, schema, threshold=0.5, version="v")
-    example = {**example_record(schema), open_: min(predictor.known[open_])}
-    unknown = {**example, closed: "ZZ", open_: "NOWHERE"}
+    example, unseen = example_record(schema), {closed: "ZZ"}
+    for open_ in (n for n in schema.categorical if not schema.features[n].values):
+        example[open_] = min(predictor.known[open_])
+        unseen[open_] = "NOWHERE"
+    unknown = {**example, **unseen}
     results = predictor.predict([example, unknown, {**example, feature(params, "nullable"): None}])
     assert len(results) == 3
     assert all(0 <= r["probability"] <= 1 for r in results)
@@ -147,7 +159,7 @@ def test_predictor_labels_with_the_threshold_and_flags_unknown_categories(params
         expected = schema.positive_label if result["probability"] >= 0.5 else schema.negative_label
         assert result["label"] == expected
     assert results[0]["unknown_categories"] == {}
-    assert results[1]["unknown_categories"] == {closed: "ZZ", open_: "NOWHERE"}
+    assert results[1]["unknown_categories"] == unseen
     assert predictor.predict([]) == []
 
 
@@ -163,20 +175,22 @@ def test_predictor_gives_what_the_pipeline_gives(params, small_model):
 
 
 def _odd_records(params, rows=300, seed=5):
-    """Synthetic records with unknown categories and missing (None and NaN) weather."""
+    """Synthetic records with unknown categories and missing (None and NaN) values."""
     from tests.conftest import make_table
 
     table = make_table(params, rows=rows, seed=seed)[params.schema.feature_names]
     records = table.to_dict("records")
+    categories = params.schema.categorical
+    nullable = [name for name, spec in params.schema.features.items() if spec.nullable]
     for i, record in enumerate(records):
-        if i % 7 == 0:
-            record["dest"] = "NOWHERE"
-        if i % 11 == 0:
-            record["carrier"] = "ZZ"
-        if i % 5 == 0:
-            record["temp"] = None
-        if i % 9 == 0:
-            record["wind_gust"] = math.nan
+        if categories and i % 7 == 0:
+            record[categories[-1]] = "NOWHERE"
+        if categories and i % 11 == 0:
+            record[categories[0]] = "ZZ"
+        if nullable and i % 5 == 0:
+            record[nullable[0]] = None
+        if nullable and i % 9 == 0:
+            record[nullable[-1]] = math.nan
     return records
 
 
@@ -209,10 +223,15 @@ def test_fast_path_that_disagrees_with_the_pipeline_is_refused(params, small_mod
     from mlops import fastpath
 
     right = fastpath.CompiledBooster.matrix
-    monkeypatch.setattr(  # a broken encoding: the hour column shifted by one
-        fastpath.CompiledBooster,
-        "matrix",
-        lambda self, records: right(self, [{**r, "hour": (r["hour"] + 1) % 24} for r in records]),
+    name = signal_features(params)[0]  # the model leans on it: a shift moves predictions
+    spec = params.schema.features[name]
+    half = ((spec.max or 100.0) - (spec.min or 0.0)) / 2
+
+    def shifted(records):
+        return [{**r, name: None if r[name] is None else r[name] + half} for r in records]
+
+    monkeypatch.setattr(  # a broken encoding: a numeric column shifted by half its range
+        fastpath.CompiledBooster, "matrix", lambda self, records: right(self, shifted(records))
     )
     assert fastpath.compile_pipeline(small_model, params.schema) is None
     assert Predictor(small_model, params.schema, threshold=0.3, version="v").engine == "pipeline"

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlops.params import load_params
+from tests.conftest import ROOT
 from tests.workflows.act import (
     ACT,
     HERE,
@@ -36,6 +38,7 @@ from tests.workflows.act import (
 pytestmark = pytest.mark.slow
 WORKFLOW = "deploy.yml"
 IMAGE = f"ghcr.io/{REPOSITORY}"
+NAME = load_params(ROOT / "params.yaml").serve.name  # the bento's and the model's name
 
 
 class Deployed:
@@ -89,12 +92,12 @@ def deployed(tmp_path_factory) -> Deployed:
 def test_lock_is_checked_and_the_bento_is_built_and_smoke_tested_for_real(deployed):
     output = deployed.run.output
     assert "lock-check: dvc.lock is in sync" in output
-    assert f"building the bento from bentofile.yaml with model flight-delay:{deployed.version}" in (
+    assert f"building the bento from bentofile.yaml with model {NAME}:{deployed.version}" in (
         output
     )
-    assert "service: built bento flight-delay:" in output
+    assert f"service: built bento {NAME}:" in output
     # the local smoke test: the built bento served by `bentoml serve` on 127.0.0.1
-    assert "smoke test of flight-delay:latest on http://127.0.0.1:" in output
+    assert f"smoke test of {NAME}:latest on http://127.0.0.1:" in output
     assert f"smoke test passed: model {deployed.version}" in output
 
 
@@ -103,7 +106,7 @@ def test_the_image_holds_the_model_dvc_lock_records_and_is_tagged_sha_and_versio
     assert sorted(deployed.state["images"]) == sorted(tags)
     for tag in tags:
         image = deployed.state["images"][tag]
-        assert image["bento"].startswith("flight-delay:")
+        assert image["bento"].startswith(f"{NAME}:")
         assert image["has_service_source"]
         # the build context BentoML handed to docker: exactly one model, the locked one
         [(path, md5)] = image["models"].items()
@@ -158,7 +161,7 @@ def test_the_released_model_is_recorded_with_its_metrics(deployed):
     assert release["tag"] == release["title"] == tag
     assert release["target"] == deployed.sha
     notes = release["notes"]
-    assert f"`flight-delay:{deployed.version}` was published" in notes
+    assert f"`{NAME}:{deployed.version}` was published" in notes
     assert f"model MD5 (dvc.lock): `{deployed.model_md5}`" in notes
     assert f"image: `{IMAGE}:{deployed.sha}`" in notes
     metrics = json.loads((deployed.repo / "reports" / "metrics.json").read_text())

@@ -159,11 +159,12 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     # opened with the job's token (no RETRAIN_TOKEN): the summary says its checks wait
     assert "set the secret RETRAIN_TOKEN" in output
     prepare = yaml.safe_load(git(remote, "show", "retrain/training-window:params.yaml"))["prepare"]
+    main = yaml.safe_load(git(repo, "show", "main:params.yaml"))
+    months = main["monitor"]["alert"]["retrain_months"]
     assert {k: str(v) for k, v in prepare.items()} == {
-        "train_start": "2013-02-01",
-        "test_start": "2013-10-01",
-        "production_start": "2013-12-01",
-    }
+        key: (pd.Timestamp(str(day)) + pd.DateOffset(months=months)).date().isoformat()
+        for key, day in main["prepare"].items()
+    }  # the window moved forward, every date by the same months
     assert git(remote, "show", "retrain/training-window:dvc.lock") != git(
         repo, "show", "main:dvc.lock"
     )
@@ -177,6 +178,10 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     assert len(json.loads((gh_dir / "pulls.json").read_text())) == 1
 
 
+@pytest.mark.default_data(
+    "it replays December 2013, the default data's last month, and moves the window past it; "
+    "write the same for your data's last month"
+)
 def test_default_path_serves_replays_monitors_and_needs_new_data(monitor_repo, tmp_path):
     """No MONITOR_LOGS: the workflow builds the bento from dvc.lock's model, serves it in the
     runner, replays December over HTTP (300 flights) and monitors what the service logged.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -48,6 +49,16 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 _friendly = friendly("monitor", _user_errors)
 
 
+_URL = re.compile(r"https?://[^\s<>\"'`]+")
+
+
+def _check_url(value: str | None, option: str) -> str | None:
+    """``value`` if it is a plain http(s) URL (it is quoted in issues and summaries)."""
+    if value is not None and not _URL.fullmatch(value):
+        raise ValueError(f"{option} {value!r} is not a URL: expected https://... (no spaces)")
+    return value
+
+
 def _append(env: str, text: str) -> None:
     target = os.environ.get(env)
     if target:
@@ -75,6 +86,7 @@ def monitor(
     from mlops import monitor as stage
     from mlops.monitor_params import load_config
 
+    _check_url(report_link, "--report-link")
     p, m = load_config(params)
     summary = stage.main(p, m, logs, labels, out, report_link)
     folder = out or m.out
@@ -119,8 +131,10 @@ def replay(
 ) -> None:
     """Replay a later month of the data against the service; write late labels."""
     from mlops import replay as stage
-    from mlops.monitor_params import load_config
+    from mlops.monitor_params import check_month, load_config
 
+    if month is not None:  # first: it may come from a workflow's dispatch input
+        check_month(month, "--month")
     p, m = load_config(params)
     settings = m.replay.model_copy(
         update={
@@ -201,6 +215,7 @@ def alert(
     from mlops import monitor as stage
     from mlops.monitor_params import load_monitor_params
 
+    report_url = _check_url(report_url or None, "--report-url")  # "": no link
     m = load_monitor_params(params)
     path = summary or m.out / "summary.json"
     if not path.exists():
@@ -261,6 +276,7 @@ def retrain(
     """Move the training window forward, reproduce the pipeline, open (or update) one PR."""
     import subprocess
 
+    _check_url(report_url, "--report-url")
     from mlops import monitor as stage
     from mlops.monitor_params import load_monitor_params
 

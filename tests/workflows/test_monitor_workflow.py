@@ -282,10 +282,11 @@ def test_issues_off_keeps_the_run_green_with_the_verdict_in_the_summary(monitor_
     assert code == 0, output[-6000:]
     assert "repository has disabled issues" in output
     assert "Issues are off" in output  # the warning annotation
-    alert = "\n".join(line for line in output.splitlines() if "[monitor/drift issue]" in line)
-    assert "no issue (verdict drift)" in alert  # the alert job's summary
-    assert "Settings → General → Features → Issues" in alert
-    assert "Drift detected" in alert  # the verdict itself
+    summary = "\n".join(re.findall(r"Summary - (.*)", output))  # the jobs' summaries
+    assert "**Drift alert:** no issue (verdict drift)" in summary
+    assert "Settings → General → Features → Issues" in summary
+    alert = summary[summary.index("**Drift alert:** no issue") :]
+    assert "Drift detected" in alert  # the verdict itself, in the alert job's summary too
     assert not (gh_dir / "issues.json").exists()
     assert [c["args"][:2] for c in calls(gh_dir)] == [["issue", "list"]]
     assert "[monitor/retraining pull request]" not in output  # skipped

@@ -123,7 +123,13 @@ def test_the_kind_deploy_rolled_out_the_sha_image_and_its_smoke_test_passed(depl
     assert deployed.called("kind")[0][:4] == ["create", "cluster", "--name", "mlops"]
     assert deployed.state["clusters"]["mlops"]["loaded"] == [image]
     cluster = deployed.state["contexts"]["kind-mlops"]
-    assert cluster["model-service"] == {"revisions": [image], "current": 0}
+    # the Deployment names the image pull secret; kind needs none (the image was loaded)
+    assert cluster["model-service"] == {
+        "revisions": [image],
+        "current": 0,
+        "pull_secrets": ["ghcr-pull"],
+    }
+    assert "secrets" not in cluster
     assert cluster["manifests"] == [
         "Deployment",
         "HorizontalPodAutoscaler",

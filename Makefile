@@ -16,6 +16,11 @@ CLI ?= mlops
 PYTEST_ARGS ?=
 BASE ?= main
 export DVC_NO_ANALYTICS := 1
+# Values a workflow fills from an input, a variable or its event (and their defaults) reach
+# recipes only as quoted shell variables ("$$BASE", or $${VAR:+--option "$$VAR"} when
+# optional), never as $(VAR) text: make pastes $(VAR) into the command line before the
+# shell parses it, so a value such as `$$(touch x)` would run. tests/code/test_makefile.py.
+export BASE
 
 .PHONY: help install data run repro show report gate pull-cache cloud-auth test test-fast lint \
 	lint-workflows lint-workflows-online hooks format bench clean rename
@@ -44,10 +49,10 @@ show: ## Print the metrics table and where the plots are
 	@$(RUN) $(CLI) show
 
 report: install ## PR report of this branch vs BASE (default main) -> pr-report/report.md
-	$(RUN) $(CLI) report --base $(BASE)
+	$(RUN) $(CLI) report --base "$$BASE"
 
 gate: install ## Quality gate: fail if the primary metric regressed vs BASE (default main)
-	$(RUN) $(CLI) gate --base $(BASE)
+	$(RUN) $(CLI) gate --base "$$BASE"
 
 pull-cache: install ## Pull outputs and run-cache from the DVC remote, if one is configured
 	$(RUN) $(CLI) pull-cache
@@ -103,6 +108,9 @@ IMAGE ?=
 DEPLOY_IMAGE ?=
 KIND_CLUSTER ?=
 KUBECONFIG_ENV ?=
+PULL_TOKEN_ENV ?=
+PULL_USER ?=
+export IMAGE DEPLOY_IMAGE KIND_CLUSTER KUBECONFIG_ENV PULL_TOKEN_ENV PULL_USER
 
 .PHONY: bento serve smoke bench-service containerize push deploy deploy-notice release \
 	lock-check
@@ -125,15 +133,16 @@ lock-check: repro ## Fail if dvc.lock is out of sync with the code, params and d
 	$(RUN) $(CLI) service lock-check
 
 containerize: install ## Build the service image (needs Docker): make containerize IMAGE=ghcr.io/o/r
-	$(RUN) $(CLI) service containerize --image "$(IMAGE)"
+	$(RUN) $(CLI) service containerize --image "$$IMAGE"
 
 push: install ## Build and push the service image: make push IMAGE=ghcr.io/owner/repo
-	$(RUN) $(CLI) service containerize --image "$(IMAGE)" --push
+	$(RUN) $(CLI) service containerize --image "$$IMAGE" --push
 
 deploy: install ## Deploy DEPLOY_IMAGE with deploy/ via kubectl, smoke-test, roll back on failure
-	$(RUN) $(CLI) service deploy --image "$(DEPLOY_IMAGE)" \
-		$(if $(KIND_CLUSTER),--kind-cluster "$(KIND_CLUSTER)") \
-		$(if $(KUBECONFIG_ENV),--kubeconfig-env "$(KUBECONFIG_ENV)")
+	$(RUN) $(CLI) service deploy --image "$$DEPLOY_IMAGE" \
+		$${KIND_CLUSTER:+--kind-cluster "$$KIND_CLUSTER"} \
+		$${KUBECONFIG_ENV:+--kubeconfig-env "$$KUBECONFIG_ENV"} \
+		$${PULL_TOKEN_ENV:+--pull-token-env "$$PULL_TOKEN_ENV"} $${PULL_USER:+--pull-user "$$PULL_USER"}
 
 deploy-notice: ## Say (as a GitHub notice) that no real deploy target is configured
 	@$(RUN) $(CLI) service notice "No deploy target configured: the image was \
@@ -141,7 +150,7 @@ deploy-notice: ## Say (as a GitHub notice) that no real deploy target is configu
 	and the secret KUBECONFIG in the 'production' environment to deploy (see README)."
 
 release: install ## Record the live model as a GitHub release model-<version> (needs gh)
-	$(RUN) $(CLI) service release --image "$(DEPLOY_IMAGE)"
+	$(RUN) $(CLI) service release --image "$$DEPLOY_IMAGE"
 
 # --- production monitoring (Evidently) -----------------------------------------------------
 REPLAY_URL ?= http://127.0.0.1:3000
@@ -153,24 +162,26 @@ MONITOR_SUMMARY ?=
 REPORT_URL ?=
 PAGES_URL ?=
 GH ?= gh
+export REPLAY_URL REPLAY_SERVE REPLAY_MONTH MONITOR_LOGS MONITOR_LABELS MONITOR_SUMMARY \
+	REPORT_URL PAGES_URL GH
 
 .PHONY: monitor replay alert retrain bench-monitor monitor-site monitor-pages-off \
 	retrain-blocked
 
 monitor: repro ## Drift report: prediction log vs training window -> monitor-report/ (html, json, md)
-	$(RUN) $(CLI) monitor $(if $(MONITOR_LOGS),--logs "$(MONITOR_LOGS)") \
-		$(if $(MONITOR_LABELS),--labels "$(MONITOR_LABELS)") $(if $(REPORT_URL),--report-link "$(REPORT_URL)")
+	$(RUN) $(CLI) monitor $${MONITOR_LOGS:+--logs "$$MONITOR_LOGS"} \
+		$${MONITOR_LABELS:+--labels "$$MONITOR_LABELS"} $${REPORT_URL:+--report-link "$$REPORT_URL"}
 
 replay: repro ## Replay a later month against the service at REPLAY_URL (or REPLAY_SERVE=latest)
-	$(RUN) $(CLI) replay $(if $(REPLAY_SERVE),--serve "$(REPLAY_SERVE)",--url "$(REPLAY_URL)") \
-		$(if $(REPLAY_MONTH),--month "$(REPLAY_MONTH)")
+	$(RUN) $(CLI) replay --url "$$REPLAY_URL" $${REPLAY_SERVE:+--serve "$$REPLAY_SERVE"} \
+		$${REPLAY_MONTH:+--month "$$REPLAY_MONTH"}
 
 alert: install ## Open, update or close the one drift issue from monitor-report/summary.json (gh)
-	$(RUN) $(CLI) alert --gh "$(GH)" $(if $(or $(PAGES_URL),$(REPORT_URL)),--report-url "$(or $(PAGES_URL),$(REPORT_URL))") \
-		$(if $(MONITOR_SUMMARY),--summary "$(MONITOR_SUMMARY)")
+	$(RUN) $(CLI) alert --gh "$$GH" --report-url "$${PAGES_URL:-$$REPORT_URL}" \
+		$${MONITOR_SUMMARY:+--summary "$$MONITOR_SUMMARY"}
 
 retrain: data ## Move the training window forward, reproduce, open one retraining PR (gh)
-	$(RUN) $(CLI) retrain --gh "$(GH)" $(if $(REPORT_URL),--report-url "$(REPORT_URL)")
+	$(RUN) $(CLI) retrain --gh "$$GH" $${REPORT_URL:+--report-url "$$REPORT_URL"}
 
 monitor-site: install ## GitHub Pages site from monitor-report/: index.html (summary, link) + report
 	$(RUN) $(CLI) monitor-site
@@ -179,7 +190,7 @@ monitor-pages-off: install ## Say in the job summary that Pages is off and which
 	@$(RUN) $(CLI) monitor-pages-off
 
 retrain-blocked: install ## Comment on the drift issue why retraining did not start (make retrain wrote it)
-	$(RUN) $(CLI) monitor-comment --gh "$(GH)"
+	$(RUN) $(CLI) monitor-comment --gh "$$GH"
 
 bench-monitor: install ## Benchmark the monitor on 1M and 10M logged rows -> benchmarks/monitor.json
 	$(RUN) python benchmarks/monitor.py

@@ -768,6 +768,31 @@ class AlertError(RuntimeError):
     """The GitHub CLI failed; the message has its output and what to check."""
 
 
+# Two refusals are GitHub's defaults, not errors of the run: a fork starts with Issues
+# turned off, and no repository lets GitHub Actions open pull requests until its owner
+# allows it. Each is recognised from what gh says and told with the setting that changes it.
+ISSUES_OFF = (
+    "Issues are turned off in this repository (GitHub's default for a fork), so there is no "
+    "drift issue: the verdict is in this job summary and the run's `monitor-report` artifact, "
+    "and retraining, which counts drifted runs in the drift issue, does not start. To turn "
+    "Issues on: Settings → General → Features → Issues."
+)
+PRS_REFUSED = (
+    "GitHub Actions may not create pull requests in this repository (GitHub's default). "
+    'Turn on Settings → Actions → General → Workflow permissions → "Allow GitHub Actions to '
+    'create and approve pull requests", or set the secret RETRAIN_TOKEN (a fine-grained token '
+    "with Contents and Pull requests write; its pull requests also start their checks)."
+)
+
+
+class IssuesDisabled(AlertError):
+    """gh: "the '<repo>' repository has disabled issues"."""
+
+
+class PullRequestsRefused(AlertError):
+    """gh: "GitHub Actions is not permitted to create or approve pull requests"."""
+
+
 @dataclass(frozen=True)
 class Issue:
     number: int
@@ -886,10 +911,15 @@ class GhClient:
                 f"`{self.gh}` not found: install the GitHub CLI (https://cli.github.com)"
             ) from None
         if done.returncode != 0:
+            said = done.stderr.strip() or done.stdout.strip()
+            failed = f"`gh {' '.join(args[:3])}` failed (exit {done.returncode}): {said}."
+            if "repository has disabled issues" in said:
+                raise IssuesDisabled(f"{ISSUES_OFF} ({failed})")
+            if "not permitted to create or approve pull requests" in said:
+                raise PullRequestsRefused(f"{PRS_REFUSED} ({failed})")
             raise AlertError(
-                f"`gh {' '.join(args[:3])}` failed (exit {done.returncode}): "
-                f"{done.stderr.strip() or done.stdout.strip()}. Check that GH_TOKEN can "
-                "write issues (workflow permission `issues: write`) and GH_REPO is set."
+                f"{failed} Check that GH_TOKEN can write issues (workflow permission "
+                "`issues: write`) and GH_REPO is set."
             )
         return done.stdout
 
@@ -1033,8 +1063,25 @@ def move_window(text: str, months: int) -> tuple[str, dict[str, tuple[str, str]]
     return "".join(lines), changes
 
 
-class WindowBlocked(MonitorError):
+class RetrainBlocked(MonitorError):
+    """Retraining did not end in a pull request, for a reason the run cannot fix: the job
+    stays green and says why (job summary, a warning, a comment on the drift issue)."""
+
+    title = "Retraining blocked"
+    lead = "Retraining did not start"
+
+
+class WindowBlocked(RetrainBlocked):
     """The training window cannot move: the data ends before the moved windows."""
+
+    title = "Retraining needs new data"
+
+
+class PullRequestRefused(RetrainBlocked):
+    """GitHub refused the pull request; the pushed branch was deleted again."""
+
+    title = "Retraining pull request refused"
+    lead = "Retraining did not open its pull request"
 
 
 def check_window_fits(changes: dict[str, tuple[str, str]], last: pd.Timestamp) -> None:
@@ -1113,9 +1160,17 @@ def retrain(
         client.run("pr", "edit", number, "--title", title, "--body-file", "-", stdin=body)
         say(f"retrain: updated pull request #{number}")
         return str(existing[0].get("url") or number)
-    url = client.run(
-        "pr", "create", "--base", base, "--head", branch, "--title", title,
-        "--body-file", "-", stdin=body,
-    ).strip()  # fmt: skip
+    try:
+        url = client.run(
+            "pr", "create", "--base", base, "--head", branch, "--title", title,
+            "--body-file", "-", stdin=body,
+        ).strip()  # fmt: skip
+    except PullRequestsRefused:
+        # no pull request, so no branch either: nothing is left for anyone to clean up
+        _git(root, "push", push_url, "--delete", branch)
+        raise PullRequestRefused(
+            f"the branch {branch} was pushed ({moved}) but GitHub refused to open its pull "
+            f"request, so the branch was deleted again. {PRS_REFUSED}"
+        ) from None
     say(f"retrain: opened {url}")
     return url

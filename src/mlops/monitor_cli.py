@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -48,6 +49,16 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 _friendly = friendly("monitor", _user_errors)
 
 
+_URL = re.compile(r"https?://[^\s<>\"'`]+")
+
+
+def _check_url(value: str | None, option: str) -> str | None:
+    """``value`` if it is a plain http(s) URL (it is quoted in issues and summaries)."""
+    if value is not None and not _URL.fullmatch(value):
+        raise ValueError(f"{option} {value!r} is not a URL: expected https://... (no spaces)")
+    return value
+
+
 def _append(env: str, text: str) -> None:
     target = os.environ.get(env)
     if target:
@@ -75,6 +86,7 @@ def monitor(
     from mlops import monitor as stage
     from mlops.monitor_params import load_config
 
+    _check_url(report_link, "--report-link")
     p, m = load_config(params)
     summary = stage.main(p, m, logs, labels, out, report_link)
     folder = out or m.out
@@ -119,8 +131,10 @@ def replay(
 ) -> None:
     """Replay a later month of the data against the service; write late labels."""
     from mlops import replay as stage
-    from mlops.monitor_params import load_config
+    from mlops.monitor_params import check_month, load_config
 
+    if month is not None:  # first: it may come from a workflow's dispatch input
+        check_month(month, "--month")
     p, m = load_config(params)
     settings = m.replay.model_copy(
         update={
@@ -201,17 +215,34 @@ def alert(
     from mlops import monitor as stage
     from mlops.monitor_params import load_monitor_params
 
+    report_url = _check_url(report_url or None, "--report-url")  # "": no link
     m = load_monitor_params(params)
     path = summary or m.out / "summary.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `make monitor` first")
     data = json.loads(path.read_text())
     client = stage.GhClient(gh)
-    existing = None if dry_run else client.open_issue(m.alert.label)
-    action = stage.decide(data, existing, m.alert, report_url)
-    print(f"alert: {action.describe()}")
-    if not dry_run:
-        stage.apply(client, action, m.alert)
+    try:
+        existing = None if dry_run else client.open_issue(m.alert.label)
+        action = stage.decide(data, existing, m.alert, report_url)
+        print(f"alert: {action.describe()}")
+        if not dry_run:
+            stage.apply(client, action, m.alert)
+    except stage.IssuesDisabled as off:
+        # GitHub's default for a fork: not a failure of the run. The verdict goes where it
+        # can be read, with the setting that brings the issue back.
+        verdict = data.get("verdict", "n/a")
+        level = "warning" if verdict == "drift" else "notice"
+        _append("GITHUB_OUTPUT", "retrain=false\n")
+        _append(
+            "GITHUB_STEP_SUMMARY",
+            f"**Drift alert:** no issue (verdict {verdict}). {stage.ISSUES_OFF}\n\n"
+            + stage.summary_markdown(data, report_url)
+            + "\n",
+        )
+        print(f"::{level} title=Issues are off::{stage.ISSUES_OFF}")
+        print(f"alert: verdict {verdict}; no drift issue: {off}")
+        return
     _append("GITHUB_OUTPUT", f"retrain={'true' if action.retrain else 'false'}\n")
     _append("GITHUB_STEP_SUMMARY", f"**Drift alert:** {action.describe()}\n")
 
@@ -261,6 +292,7 @@ def retrain(
     """Move the training window forward, reproduce the pipeline, open (or update) one PR."""
     import subprocess
 
+    _check_url(report_url, "--report-url")
     from mlops import monitor as stage
     from mlops.monitor_params import load_monitor_params
 
@@ -288,16 +320,17 @@ def retrain(
             report_url,
             data_end=_data_end(params),
         )
-    except stage.WindowBlocked as blocked:
-        # not a failure of the run: there is nothing to retrain on yet. Say so where people
-        # look (job summary, a warning, and the drift issue through `mlops monitor-comment`)
+    except stage.RetrainBlocked as blocked:
+        # not a failure of the run: there is nothing to retrain on yet, or GitHub refused
+        # the pull request (its default). Say so where people look (job summary, a warning,
+        # and the drift issue through `mlops monitor-comment`)
         note = m.out / BLOCKED_NOTE
         note.parent.mkdir(parents=True, exist_ok=True)
-        note.write_text(f"Retraining did not start: {blocked}\n", encoding="utf-8")
-        _append("GITHUB_STEP_SUMMARY", f"**Retraining:** did not start: {blocked}\n")
+        note.write_text(f"{blocked.lead}: {blocked}\n", encoding="utf-8")
+        _append("GITHUB_STEP_SUMMARY", f"**{blocked.lead}:** {blocked}\n")
         _append("GITHUB_OUTPUT", "blocked=true\n")
-        print(f"::warning title=Retraining needs new data::{blocked}")
-        print(f"retrain: nothing changed; the note for the drift issue is in {note}")
+        print(f"::warning title={blocked.title}::{blocked}")
+        print(f"retrain: no pull request; the note for the drift issue is in {note}")
         return
     _append("GITHUB_STEP_SUMMARY", f"**Retraining:** pull request {url}\n")
     print(f"retrain: pull request {url}")
@@ -331,7 +364,11 @@ def comment(
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: nothing to comment (run `make retrain`)")
     client = stage.GhClient(gh)
-    issue = client.open_issue(m.alert.label)
+    try:
+        issue = client.open_issue(m.alert.label)
+    except stage.IssuesDisabled:
+        print(f"comment: Issues are off; not posted:\n{path.read_text()}")
+        return
     if issue is None:
         print(f"comment: no open issue labelled {m.alert.label!r}; not posted:\n{path.read_text()}")
         return

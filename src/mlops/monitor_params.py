@@ -10,7 +10,7 @@ section on its own.
 
 from __future__ import annotations
 
-from datetime import date
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -51,6 +51,18 @@ class PerformanceParams(_Section):
     min_labelled: int = Field(default=200, ge=1)  # fewer labelled predictions: not judged
 
 
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+def check_month(value: str, name: str = "month") -> str:
+    """``value`` if it is a month ``YYYY-MM``, else a ValueError naming it and the form.
+
+    The month may come from a workflow's dispatch input: nothing else gets through."""
+    if not _MONTH.fullmatch(value):
+        raise ValueError(f"{name} {value!r} is not a month: expected YYYY-MM, e.g. 2013-11")
+    return value
+
+
 class ReplayParams(_Section):
     # the window replayed as production traffic: one month `YYYY-MM`, or null = chosen from
     # the run date among the months after the training window (each day the next month)
@@ -65,10 +77,7 @@ class ReplayParams(_Section):
     @model_validator(mode="after")
     def _month(self) -> ReplayParams:
         if self.month is not None:
-            try:
-                date.fromisoformat(f"{self.month}-01")
-            except ValueError:
-                raise ValueError(f"replay.month must be YYYY-MM, got {self.month!r}") from None
+            check_month(self.month, "replay.month")
         return self
 
 

@@ -290,6 +290,52 @@ def _kubectl(args: list[str], what: str, **kwargs: Any) -> str:
     return _run(["kubectl", *args], what, capture_output=True, **kwargs).stdout
 
 
+# New GHCR packages are private: a cluster pulls the image with the image pull secret that
+# deploy/deployment.yaml names (imagePullSecrets), or the package is made public.
+PRIVATE_IMAGE_HINT = (
+    "New GHCR packages are private: set the secret GHCR_PULL_TOKEN (a token with "
+    "read:packages) in the `production` environment, so `make deploy` creates the image pull "
+    "secret {secret!r}, or make the package public (the package's Settings → Change "
+    "visibility)."
+)
+
+
+def pull_secret_name(manifests: Path) -> str | None:
+    """The image pull secret the Deployment in ``manifests`` names (imagePullSecrets)."""
+    for path in sorted(manifests.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "Deployment":
+                names = doc["spec"]["template"]["spec"].get("imagePullSecrets") or []
+                return names[0]["name"] if names else None
+    return None
+
+
+def registry_of(image: str) -> str:
+    first = image.split("/", 1)[0]
+    return first if "/" in image and ("." in first or ":" in first) else "docker.io"
+
+
+def pull_secret_manifest(name: str, registry: str, user: str, token: str) -> str:
+    """A kubernetes.io/dockerconfigjson Secret: what `kubectl create secret docker-registry
+    NAME --docker-server ... --dry-run=client -o yaml` prints, without the token on a
+    command line."""
+    import base64
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    config = {"auths": {registry: {"username": user, "password": token,
+                                   "auth": b64(f"{user}:{token}")}}}  # fmt: skip
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": b64(json.dumps(config))},
+    }
+    return yaml.safe_dump(secret, sort_keys=False)
+
+
 @app.command()
 @_friendly
 def deploy(
@@ -306,6 +352,14 @@ def deploy(
         str | None, typer.Option(help="load the image into this kind cluster first")
     ] = None,
     timeout: Annotated[int, typer.Option(help="seconds to wait for the rollout")] = 300,
+    pull_token_env: Annotated[
+        str | None,
+        typer.Option(
+            help="name of an environment variable holding a registry token (GHCR: "
+            "read:packages): the image pull secret deploy/ names is created from it"
+        ),
+    ] = None,
+    pull_user: Annotated[str, typer.Option(help="registry user of that token")] = "token",
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Apply deploy/ with IMAGE, wait for the rollout, smoke-test; roll back on failure."""
@@ -315,7 +369,31 @@ def deploy(
             raise ValueError("no --image given and no build/image.txt: run `make push` first")
         image = built.read_text().strip()
     with _kubeconfig_from(kubeconfig_env):
+        if pull_token_env:
+            _pull_secret(image, namespace, manifests, pull_token_env, pull_user)
         _deploy(image, kind_cluster, namespace, manifests, timeout, params)
+
+
+def _pull_secret(image: str, namespace: str, manifests: Path, variable: str, user: str) -> None:
+    """Create or update the image pull secret deploy/ names from the token in ``$variable``;
+    without one, say that only a public package or an existing secret lets the pull work."""
+    name = pull_secret_name(manifests)
+    if name is None:
+        raise DeployError(
+            f"no imagePullSecrets in the Deployment of {manifests}/: name the secret to create"
+        )
+    token = os.environ.get(variable, "").strip()
+    if not token:
+        message = (
+            f"{variable} is not set: no image pull secret made. The cluster pulls {image} "
+            f"with the secret {name!r} if it exists, else without credentials. "
+            + PRIVATE_IMAGE_HINT.format(secret=name)
+        )
+        print(f"::notice title=Image pull secret::{message}", flush=True)
+        return
+    manifest = pull_secret_manifest(name, registry_of(image), user, token)
+    _kubectl(["apply", "--namespace", namespace, "-f", "-"], "pull secret", input=manifest)
+    print(f"deploy: image pull secret {name!r} for {registry_of(image)} applied", flush=True)
 
 
 @contextmanager
@@ -371,6 +449,9 @@ def _deploy(
         )
         _smoke_through_port_forward(namespace, params)
     except (DeployError, SmokeError, ServerError) as exc:
+        if "ErrImagePull" in str(exc) or "ImagePullBackOff" in str(exc):
+            name = pull_secret_name(manifests) or "named in imagePullSecrets"
+            exc = DeployError(f"{exc}\n{PRIVATE_IMAGE_HINT.format(secret=name)}")
         if not previous:
             raise DeployError(f"{exc}\nNothing to roll back to (first deploy).") from None
         print(f"deploy failed, rolling back to {previous}", file=sys.stderr, flush=True)

@@ -175,7 +175,9 @@ def fake_cluster(tmp_path, monkeypatch):
         "images": {tag: {"bento": "flight-delay:x", "models": {}} for tag in (OLD, NEW)},
         "pushed": [OLD, NEW],
         "clusters": {},
-        "contexts": {"production": {DEPLOYMENT: {"revisions": [OLD], "current": 0}}},
+        "contexts": {
+            "production": {DEPLOYMENT: {"revisions": [OLD], "current": 0}, "cached": [OLD]}
+        },
     }
     folder = tmp_path / "cluster"
     folder.mkdir()
@@ -190,11 +192,18 @@ def fake_cluster(tmp_path, monkeypatch):
     return folder
 
 
-def test_failed_smoke_test_after_rollout_rolls_back_to_the_previous_image(fake_cluster):
+PULL = ["--pull-token-env", "GHCR_PULL_TOKEN", "--pull-user", "acme"]
+
+
+def test_failed_smoke_test_after_rollout_rolls_back_to_the_previous_image(
+    fake_cluster, monkeypatch
+):
+    monkeypatch.setenv("GHCR_PULL_TOKEN", "ghp_read-packages")  # the images are private
     args = ["deploy", "--image", NEW, "--kubeconfig-env", "KUBECONFIG_DATA", "--timeout", "5"]
     kubeconfigs = set(Path(tempfile.gettempdir()).glob("kubeconfig-*"))
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, args + PULL)
     assert result.exit_code == 1, result.output
+    assert "image pull secret 'ghcr-pull' for ghcr.io applied" in result.output
     assert "POST /predict -> 200 failed model failed to load" in result.output
     assert f"Rolled back to {OLD}" in result.output
     state = json.loads((fake_cluster / "state.json").read_text())
@@ -202,6 +211,7 @@ def test_failed_smoke_test_after_rollout_rolls_back_to_the_previous_image(fake_c
     assert deployment["revisions"] == [OLD, NEW, OLD]
     assert deployment["revisions"][deployment["current"]] == OLD
     calls = [json.loads(line)["args"][:2] for line in (fake_cluster / "calls.jsonl").open()]
+    assert "ghp_read-packages" not in (fake_cluster / "calls.jsonl").read_text()  # stdin only
     assert calls[-3:] == [
         ["port-forward", "--namespace"],
         ["rollout", "undo"],
@@ -231,3 +241,42 @@ def test_notice_goes_to_the_log_and_the_job_summary(tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert result.output == "::notice::No deploy target configured.\n"
     assert "No deploy target configured." in summary.read_text()
+
+
+# ------------------------------------------------------- private images (GHCR's default)
+def test_the_deployment_names_the_image_pull_secret_and_that_secret_is_valid():
+    from mlops.serving_cli import pull_secret_manifest, pull_secret_name
+
+    pod = DOCS["Deployment"]["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": pull_secret_name(DEPLOY)}]
+    secret = yaml.safe_load(pull_secret_manifest("ghcr-pull", "ghcr.io", "acme", "tok"))
+    kubernetes_validate.validate(secret, VERSION, strict=True)
+    import base64
+
+    config = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+    assert config["auths"]["ghcr.io"]["auth"] == base64.b64encode(b"acme:tok").decode()
+
+
+def test_a_private_image_without_a_pull_token_fails_the_rollout_and_says_what_to_set(
+    fake_cluster, monkeypatch
+):
+    monkeypatch.delenv("GHCR_PULL_TOKEN", raising=False)
+    args = ["deploy", "--image", NEW, "--kubeconfig-env", "KUBECONFIG_DATA", "--timeout", "5"]
+    result = CliRunner().invoke(app, args + PULL)
+    assert result.exit_code == 1, result.output
+    assert "::notice title=Image pull secret::GHCR_PULL_TOKEN is not set" in result.output
+    assert "ErrImagePull" in result.output and "is private" in result.output
+    assert "set the secret GHCR_PULL_TOKEN" in result.output
+    assert "make the package public" in result.output
+    assert f"Rolled back to {OLD}" in result.output
+
+
+def test_a_public_image_needs_no_pull_token(fake_cluster, monkeypatch):
+    state = json.loads((fake_cluster / "state.json").read_text())
+    state["public"] = [NEW]
+    (fake_cluster / "state.json").write_text(json.dumps(state))
+    args = ["deploy", "--image", NEW, "--kubeconfig-env", "KUBECONFIG_DATA", "--timeout", "5"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1  # rolled out; then the (broken) model fails the smoke test
+    assert "ErrImagePull" not in result.output
+    assert "POST /predict -> 200 failed model failed to load" in result.output

@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 ACT = Path(sys.executable).parent / "act"
 REPOSITORY = "acme/ml-template"
+# the run's GITHUB_TOKEN (github.token), unless a test passes its own: the gh shim knows it
+# (GH_SHIM_JOB_TOKEN) and refuses what GitHub refuses that token by default
+JOB_TOKEN = "ghs_job-token-of-the-run"
 STUBS = {
     "actions/cache": "cache",
     "actions/upload-artifact": "upload-artifact",
@@ -190,9 +193,10 @@ def run_workflow(
 ) -> ActRun:
     """Run ``workflow`` in ``repo`` for ``event`` with act; collect output, comments, artifacts.
 
-    ``env``, ``variables`` and ``secrets`` go to act's --env, --var and --secret. The runner's
-    PATH holds the system's programs only (tests/systempath.py); ``path`` is put in front of
-    it (shims of tools a hosted runner has installed: docker, kubectl, gh).
+    ``env``, ``variables`` and ``secrets`` go to act's --env, --var and --secret (with a
+    GITHUB_TOKEN, JOB_TOKEN unless given, which the gh shim learns as the job's). The
+    runner's PATH holds the system's programs only (tests/systempath.py); ``path`` is put in
+    front of it (shims of tools a hosted runner has installed: docker, kubectl, gh).
     ``workspaces``: where act creates the jobs' workspaces [default: ~/.cache/act]; BentoML
     refuses to build a bento under a hidden folder such as .cache."""
     work.mkdir(parents=True, exist_ok=True)
@@ -219,6 +223,8 @@ def run_workflow(
         f"ACT_CACHE_STORE={cache_store or ''}",
         *local_repositories(workflow_path),
     ]
+    secrets = {"GITHUB_TOKEN": JOB_TOKEN, **(secrets or {})}
+    env = {"GH_SHIM_JOB_TOKEN": secrets["GITHUB_TOKEN"], **(env or {})}
     for flag, values in (("--env", env), ("--var", variables), ("--secret", secrets)):
         for key, value in (values or {}).items():
             command += [flag, f"{key}={value}"]

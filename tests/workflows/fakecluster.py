@@ -9,8 +9,13 @@ calls.jsonl, and it refuses what the real tools would refuse:
   image built under that tag.
 - kind: `create cluster`; `load docker-image` needs the cluster and a built image.
 - kubectl: the context is the kind cluster (or `current-context:` of $KUBECONFIG); `apply`
-  parses the manifests and records a new revision of the Deployment; `rollout status` fails
-  (as an image pull would) unless the image was loaded into kind or pushed; `rollout undo`
+  refuses a document without apiVersion, kind or metadata.name, keeps Secrets (an image pull
+  secret must hold valid dockerconfigjson) and records a new revision of the Deployment;
+  `rollout status` fails (as an image pull would) unless the image was loaded into kind, or
+  pushed and either public (state "public"), on the nodes already (it rolled out there
+  before: context "cached") or pullable with a secret the Deployment names
+  in imagePullSecrets holding credentials for its registry (new GHCR packages are private;
+  a named secret that does not exist only makes the pull anonymous); `rollout undo`
   returns to the previous revision; `port-forward` runs the pod: the image's bento served
   with the real `bentoml serve` on 127.0.0.1. A pod of an image matching
   $FAKE_CLUSTER_BROKEN starts and answers its probes but fails every prediction (what a
@@ -169,11 +174,22 @@ def new_revision(cluster: dict, image: str) -> None:
     deployment["current"] = len(deployment["revisions"]) - 1
 
 
-def available(image: str, context: str, state: dict) -> bool:
-    """Can the cluster's nodes get the image: loaded into kind, or pushed to a registry."""
+def available(image: str, context: str, state: dict) -> str | None:
+    """Why the cluster's nodes cannot get the image (None: they can): loaded into kind, or
+    pushed to a registry and public or pulled with credentials of the Deployment's secrets."""
     kind_name = context.removeprefix("kind-") if context.startswith("kind-") else None
-    loaded = kind_name in state["clusters"] and image in state["clusters"][kind_name]["loaded"]
-    return loaded or image in state["pushed"]
+    if kind_name in state["clusters"] and image in state["clusters"][kind_name]["loaded"]:
+        return None
+    if image not in state["pushed"]:
+        return f"{image} is neither loaded into kind nor pushed"
+    cluster = state["contexts"][context]
+    if image in state.get("public", []) or image in cluster.get("cached", []):
+        return None  # public, or already on the nodes (it ran here before)
+    secrets = cluster.get("secrets", {})
+    names = cluster.get(DEPLOYMENT, {}).get("pull_secrets", [])
+    if any(registry_of(image) in secrets.get(name, {}).get("registries", []) for name in names):
+        return None
+    return f"{image} is private and no image pull secret in {names} has credentials for it"
 
 
 def kubectl(args: list[str], state: dict) -> None:
@@ -189,9 +205,11 @@ def kubectl(args: list[str], state: dict) -> None:
         image = current_image(cluster)
         if image is None:
             fail(f'Error from server (NotFound): deployments.apps "{DEPLOYMENT}" not found')
-        if not available(image, context, state):
+        why = available(image, context, state)
+        if why:
             fail(f'error: deployment "{DEPLOYMENT}" exceeded its progress deadline '
-                 f"(ErrImagePull: {image} is neither loaded into kind nor pushed)")  # fmt: skip
+                 f"(ErrImagePull: {why})")  # fmt: skip
+        cluster.setdefault("cached", []).append(image)
         print(f'deployment "{DEPLOYMENT}" successfully rolled out')
     elif args[:2] == ["rollout", "undo"]:
         deployment = cluster.get(DEPLOYMENT)
@@ -206,20 +224,41 @@ def kubectl(args: list[str], state: dict) -> None:
 
 
 def kubectl_apply(manifests: str, cluster: dict) -> None:
+    import base64
+
     import yaml
 
     documents = [doc for doc in yaml.safe_load_all(manifests) if doc]
-    kinds = {doc["kind"]: doc for doc in documents}
+    for doc in documents:
+        missing = [k for k in ("apiVersion", "kind") if not doc.get(k)]
+        if missing or not (doc.get("metadata") or {}).get("name"):
+            unset = ", ".join(f"{k} not set" for k in missing) or "metadata.name not set"
+            fail(f"error: error validating data: [{unset}]")
+    for doc in (d for d in documents if d["kind"] == "Secret"):
+        registries = []
+        if doc.get("type") == "kubernetes.io/dockerconfigjson":
+            try:
+                config = json.loads(base64.b64decode(doc["data"][".dockerconfigjson"]))
+                registries = sorted(config["auths"])
+            except (KeyError, TypeError, ValueError):
+                fail(f'The Secret "{doc["metadata"]["name"]}" is invalid: '
+                     'data[.dockerconfigjson]: Invalid value: invalid character')  # fmt: skip
+        cluster.setdefault("secrets", {})[doc["metadata"]["name"]] = {"registries": registries}
+        print(f"secret/{doc['metadata']['name']} configured")
+    kinds = {doc["kind"]: doc for doc in documents if doc["kind"] != "Secret"}
+    if not kinds:
+        return
     if "Deployment" not in kinds or kinds["Deployment"]["metadata"]["name"] != DEPLOYMENT:
         fail(f"kubectl shim: the manifests have no Deployment {DEPLOYMENT}")
-    containers = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
-    image = next(c["image"] for c in containers if c["name"] == "service")
+    pod = kinds["Deployment"]["spec"]["template"]["spec"]
+    image = next(c["image"] for c in pod["containers"] if c["name"] == "service")
     cluster["manifests"] = sorted(kinds)
     if current_image(cluster) == image:
         print(f"deployment.apps/{DEPLOYMENT} unchanged")
     else:
         new_revision(cluster, image)
         print(f"deployment.apps/{DEPLOYMENT} configured")
+    cluster[DEPLOYMENT]["pull_secrets"] = [s["name"] for s in pod.get("imagePullSecrets", [])]
     for kind_name in sorted(set(kinds) - {"Deployment"}):
         print(f"{kind_name.lower()}/{DEPLOYMENT} configured")
 

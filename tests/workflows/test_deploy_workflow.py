@@ -1,4 +1,5 @@
-"""The deploy workflow, run for real with act on a `push` to main.
+"""The deploy workflow, run for real with act as test.yml calls it after the tests of a
+push to main passed (`workflow_call`; the called workflow sees the caller's push to main).
 
 A temporary repository has the pipeline run and committed on `main`. One act run of
 `.github/workflows/deploy.yml` does on the host what a runner does: the dvc.lock check, the
@@ -9,8 +10,11 @@ BentoML really prepares, pushed only after `docker login`, loaded into the clust
 kind-action stub created, and the "pod" the deploy's smoke test reaches through `kubectl
 port-forward` is that image's bento, served for real on 127.0.0.1.
 
-One run serves every test here (an act run takes minutes). The rollback after a failed smoke
-test is tested at the command level with the same shims: tests/service/test_deploy.py.
+One run serves every test here (an act run takes minutes), but the last: a dispatch on a
+branch other than main is refused. That test.yml calls this workflow only after its tests
+passed is read from the workflows in test_workflow_rules.py (act cannot run test.yml's own
+tests inside a test). The rollback after a failed smoke test is tested at the command level
+with the same shims: tests/service/test_deploy.py.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from tests.workflows.act import (
     HERE,
     REPOSITORY,
     ActRun,
+    copy_project,
     git,
     push_event,
     repo_with_pipeline,
@@ -68,7 +73,7 @@ def deployed(tmp_path_factory) -> Deployed:
     run = run_workflow(
         repo,
         WORKFLOW,
-        "push",
+        "workflow_call",
         push_event(repo),
         work,
         cache_store=store,
@@ -121,7 +126,13 @@ def test_the_kind_deploy_rolled_out_the_sha_image_and_its_smoke_test_passed(depl
     assert deployed.called("kind")[0][:4] == ["create", "cluster", "--name", "mlops"]
     assert deployed.state["clusters"]["mlops"]["loaded"] == [image]
     cluster = deployed.state["contexts"]["kind-mlops"]
-    assert cluster["model-service"] == {"revisions": [image], "current": 0}
+    # the Deployment names the image pull secret; kind needs none (the image was loaded)
+    assert cluster["model-service"] == {
+        "revisions": [image],
+        "current": 0,
+        "pull_secrets": ["ghcr-pull"],
+    }
+    assert "secrets" not in cluster
     assert cluster["manifests"] == [
         "Deployment",
         "HorizontalPodAutoscaler",
@@ -168,3 +179,30 @@ def test_the_released_model_is_recorded_with_its_metrics(deployed):
     assert f"| roc_auc | {metrics['roc_auc']:.4f} |" in notes
     calls = [json.loads(line)["args"][:3] for line in (deployed.gh / "calls.jsonl").open()]
     assert calls == [["release", "view", tag], ["release", "create", tag]]
+
+
+def test_a_dispatch_on_another_branch_is_refused_and_deploys_nothing(tmp_path):
+    """workflow_dispatch of deploy.yml on a branch: the refusing job fails with a summary
+    line; the build job and everything after it never start (nothing built or pushed)."""
+    repo = tmp_path / "repo"
+    copy_project(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a branch")
+    git(repo, "switch", "-qc", "experiment")
+    work = tmp_path / "run"
+    run = run_workflow(
+        repo,
+        WORKFLOW,
+        "workflow_dispatch",
+        {"ref": "refs/heads/experiment", "inputs": {}},
+        work,
+        env={"FAKE_CLUSTER_DIR": str(work / "cluster"), "GH_SHIM_DIR": str(work / "gh")},
+        path=[HERE / "shims"],
+        timeout=300,
+    )
+    assert run.returncode != 0, run.output[-4000:]
+    assert "Deploy refused: only main is deployed, this run is on refs/heads/experiment" in (
+        run.summary()
+    )
+    assert "[deploy/build, push, deploy to kind]" not in run.output
+    assert not (work / "cluster").exists() and not (work / "gh").exists()

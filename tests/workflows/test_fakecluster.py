@@ -73,8 +73,8 @@ def test_rollout_fails_for_an_image_the_cluster_cannot_get(tool, built):
     assert "connection to the server" in tool("kubectl", "get", "deployment/model-service").stderr
     tool("kind", "create", "cluster", "--name", "c")
     manifest = (
-        "kind: Deployment\nmetadata: {name: model-service}\nspec: {template: {spec: "
-        "{containers: [{name: service, image: 'ghcr.io/o/r:1'}]}}}\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: model-service}\n"
+        "spec: {template: {spec: {containers: [{name: service, image: 'ghcr.io/o/r:1'}]}}}\n"
     )
     assert tool("kubectl", "apply", "-f", "-", stdin=manifest).returncode == 0
     stuck = tool("kubectl", "rollout", "status", "deployment/model-service")
@@ -86,3 +86,45 @@ def test_rollout_fails_for_an_image_the_cluster_cannot_get(tool, built):
         in tool("kubectl", "rollout", "undo", "deployment/model-service").stderr
     )
     assert "unsupported command" in tool("kubectl", "delete", "pod", "x").stderr
+
+
+DEPLOYMENT = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: model-service}\n"
+    "spec: {template: {spec: {imagePullSecrets: [{name: ghcr-pull}], "
+    "containers: [{name: service, image: 'ghcr.io/o/r:1'}]}}}\n"
+)
+
+
+def test_apply_refuses_what_the_api_server_refuses(tool):
+    tool("kind", "create", "cluster", "--name", "c")
+    no_kind = tool("kubectl", "apply", "-f", "-", stdin="apiVersion: v1\nmetadata: {name: x}\n")
+    assert no_kind.returncode == 1 and "kind not set" in no_kind.stderr
+    broken = tool("kubectl", "apply", "-f", "-", stdin=(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: ghcr-pull}\n"
+        "type: kubernetes.io/dockerconfigjson\ndata: {.dockerconfigjson: bm90IGpzb24=}\n"
+    ))  # fmt: skip
+    assert broken.returncode == 1 and "data[.dockerconfigjson]: Invalid value" in broken.stderr
+
+
+def test_a_pushed_private_image_needs_the_pull_secret_the_deployment_names(tool, built, tmp_path):
+    """New GHCR packages are private: a real cluster pulls them only with credentials."""
+    from mlops.serving_cli import pull_secret_manifest
+
+    tool("docker", "login", "ghcr.io", "-u", "ci", "--password-stdin", stdin="t")
+    tool("docker", "push", built)
+    tool("kind", "create", "cluster", "--name", "c")  # not loaded into kind: pulled
+    assert tool("kubectl", "apply", "-f", "-", stdin=DEPLOYMENT).returncode == 0
+    private = tool("kubectl", "rollout", "status", "deployment/model-service")
+    assert private.returncode == 1 and "is private" in private.stderr
+    other = pull_secret_manifest("ghcr-pull", "docker.io", "u", "t")  # the wrong registry
+    assert tool("kubectl", "apply", "-f", "-", stdin=other).returncode == 0
+    assert tool("kubectl", "rollout", "status", "deployment/model-service").returncode == 1
+    secret = pull_secret_manifest("ghcr-pull", "ghcr.io", "u", "t")
+    assert tool("kubectl", "apply", "-f", "-", stdin=secret).returncode == 0
+    assert tool("kubectl", "rollout", "status", "deployment/model-service").returncode == 0
+    # or the package is public
+    state = json.loads((tmp_path / "state.json").read_text())
+    del state["contexts"]["kind-c"]["secrets"]
+    state["public"] = [built]
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    assert tool("kubectl", "rollout", "status", "deployment/model-service").returncode == 0

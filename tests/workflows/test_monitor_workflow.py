@@ -6,14 +6,19 @@ format from the real production and training windows, scored by the real model),
 real monitor, and the `gh` shim records what would happen on GitHub: a drifted run opens
 the one drift issue, the next drifted run updates it and, drift having persisted for
 `monitor.alert.retrain_after` runs, the retraining job pushes a branch with the training
-window moved and a new dvc.lock and opens one pull request; a clean run closes the issue.
+window moved and a new dvc.lock and tries to open one pull request: GitHub refuses it to the
+job's own token by default (the shim does too), so the branch is deleted again and the run
+says which setting or secret fixes it; with the secret RETRAIN_TOKEN the pull request opens.
+A clean run closes the issue. With Issues off (a fork's default) the run stays green and the
+job summary carries the verdict and where to turn Issues on.
 With the variable MONITOR_PAGES=true the site goes to GitHub Pages (the two Pages actions
 are stubs that record what they got) and the issue links it; without, the job summary says
 how to turn Pages on.
 
 The default path is run too: build the bento, serve it in the runner, replay a month over
 HTTP, monitor what the service logged; there the window has no room left to move, so the
-retraining job stays green and tells the drift issue that new data is needed.
+retraining job stays green and tells the drift issue that new data is needed. A dispatch
+whose month is shell code is refused by its format, and nothing runs it.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ def run_monitor(
     month: str = "",
     env_vars: dict[str, str] | None = None,
     workspaces: Path | None = None,
+    secrets: dict[str, str] | None = None,
 ):
     """One dispatch of the workflow; ``logs`` None: the default path (bento, replay).
 
@@ -97,12 +103,17 @@ def run_monitor(
         env=env | (env_vars or {}),
         variables=variables,
         workspaces=workspaces,
+        secrets=secrets,
     )
     return run.returncode, run.output
 
 
 def issues(gh_dir: Path) -> list[dict]:
     return json.loads((gh_dir / "issues.json").read_text())
+
+
+def calls(gh_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (gh_dir / "calls.jsonl").read_text().splitlines()]
 
 
 def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
@@ -138,11 +149,35 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     assert not (gh_dir / "pulls.json").exists()
 
     # an earlier drifted run happened (the count lives in the issue body): this run is the
-    # third in a row, so retraining starts (monitor.alert.retrain_after: 3)
-    state = issues(gh_dir)
-    state[0]["body"] = re.sub(r"consecutive=\d+", "consecutive=2", state[0]["body"])
-    (gh_dir / "issues.json").write_text(json.dumps(state))
-    code, output = run_monitor(repo, store, logs["drift"], remote, tmp_path / "run2", gh_dir)
+    # third in a row, so retraining starts (monitor.alert.retrain_after: 3). GitHub's default
+    # refuses the pull request to the job's token: the pushed branch is deleted again, the
+    # run stays green and says what to turn on, here and on the drift issue
+    def third_in_a_row() -> None:
+        state = issues(gh_dir)
+        state[0]["body"] = re.sub(r"consecutive=\d+", "consecutive=2", state[0]["body"])
+        (gh_dir / "issues.json").write_text(json.dumps(state))
+
+    third_in_a_row()
+    refs_before = git(remote, "for-each-ref")
+    code, output = run_monitor(repo, store, logs["drift"], remote, tmp_path / "refused", gh_dir)
+    assert code == 0, output[-6000:]
+    assert not (gh_dir / "pulls.json").exists()
+    assert git(remote, "for-each-ref") == refs_before  # pushed, refused, deleted
+    pushes = [c for c in calls(gh_dir) if c["args"][:2] == ["pr", "create"]]
+    assert [c["token"] for c in pushes] == ["job"]
+    assert "Retraining pull request refused" in output  # the warning annotation
+    setting = '"Allow GitHub Actions to create and approve pull requests"'
+    assert setting in output and "set the secret RETRAIN_TOKEN" in output
+    [issue] = issues(gh_dir)
+    assert issue["comments"][-1].startswith("Retraining did not open its pull request")
+    assert setting in issue["comments"][-1]
+
+    # with the secret RETRAIN_TOKEN the same run opens the pull request
+    third_in_a_row()
+    code, output = run_monitor(
+        repo, store, logs["drift"], remote, tmp_path / "run2", gh_dir,
+        secrets={"RETRAIN_TOKEN": "github_pat_retrain"},
+    )  # fmt: skip
     assert code == 0, output[-6000:]
     [issue] = issues(gh_dir)
     assert issue["state"] == "open" and "3 consecutive" in issue["body"]
@@ -153,11 +188,12 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     )
     assert run_link in issue["body"] and "acme.github.io" not in issue["body"]
     assert "set the repository variable `MONITOR_PAGES` to `true`" in output
-    assert len(issue["comments"]) == 1 and "Retraining starts now" in issue["comments"][0]
+    assert "Retraining starts now" in issue["comments"][-1]
     [pull] = json.loads((gh_dir / "pulls.json").read_text())
     assert pull["head"] == "retrain/training-window" and pull["base"] == "main"
-    # opened with the job's token (no RETRAIN_TOKEN): the summary says its checks wait
-    assert "set the secret RETRAIN_TOKEN" in output
+    creates = [c for c in calls(gh_dir) if c["args"][:2] == ["pr", "create"]]
+    assert [c["token"] for c in creates] == ["job", "other"]  # RETRAIN_TOKEN, not the job's
+    assert "set the secret RETRAIN_TOKEN" not in output  # its checks start: nothing to say
     prepare = yaml.safe_load(git(remote, "show", "retrain/training-window:params.yaml"))["prepare"]
     main = yaml.safe_load(git(repo, "show", "main:params.yaml"))
     months = main["monitor"]["alert"]["retrain_months"]
@@ -236,3 +272,46 @@ def test_default_path_serves_replays_monitors_and_needs_new_data(monitor_repo, t
     assert "Retraining needs new data" in output  # the warning annotation
     assert not (gh_dir / "pulls.json").exists()
     assert git(remote, "for-each-ref") == refs_before  # nothing pushed
+
+
+def test_issues_off_keeps_the_run_green_with_the_verdict_in_the_summary(monitor_repo, tmp_path):
+    """A fork starts with Issues off: gh says the repository has disabled issues. The alert
+    job stays green, the job summary carries the verdict and where to turn Issues on, and
+    retraining (which counts drifted runs in the issue) does not start."""
+    repo, store, logs, remote = monitor_repo
+    gh_dir = tmp_path / "gh"
+    code, output = run_monitor(
+        repo, store, logs["drift"], remote, tmp_path / "run", gh_dir,
+        env_vars={"GH_SHIM_ISSUES": "disabled"},
+    )  # fmt: skip
+    assert code == 0, output[-6000:]
+    assert "repository has disabled issues" in output
+    assert "Issues are off" in output  # the warning annotation
+    summary = "\n".join(re.findall(r"Summary - (.*)", output))  # the jobs' summaries
+    assert "**Drift alert:** no issue (verdict drift)" in summary
+    assert "Settings → General → Features → Issues" in summary
+    # the verdict itself follows in the alert job's summary (act echoes it as one entry)
+    alert = output[output.index("**Drift alert:** no issue") :]
+    assert "Drift detected" in alert and "temp" in alert
+    assert not (gh_dir / "issues.json").exists()
+    assert [c["args"][:2] for c in calls(gh_dir)] == [["issue", "list"]]
+    assert "[monitor/retraining pull request]" not in output  # skipped
+
+
+def test_a_month_that_is_shell_code_is_refused_and_runs_nothing(monitor_repo, tmp_path):
+    """workflow_dispatch with month=`2013-11$(touch pwned)`: the value reaches `mlops replay`
+    as data (the Makefile passes "$REPLAY_MONTH"), which refuses it by its format."""
+    repo, store, _, remote = monitor_repo
+    hostile = "2013-11$(touch pwned)"
+    work = tmp_path / "run"
+    code, output = run_monitor(
+        repo, store, None, remote, work, tmp_path / "gh", month=hostile,
+        env_vars={"BENTOML_HOME": str(tmp_path / "bentoml")},
+        workspaces=tmp_path / "act",
+    )  # fmt: skip
+    assert code != 0
+    assert f"--month {hostile!r} is not a month: expected YYYY-MM, e.g. 2013-11" in output
+    assert " records of " not in output  # nothing was replayed
+    for where in (tmp_path, repo, remote):  # the job's workspace is under tmp_path / "act"
+        assert not list(where.rglob("pwned")), where
+    assert not (tmp_path / "gh" / "issues.json").exists()  # the later jobs did not run

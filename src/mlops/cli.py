@@ -304,7 +304,7 @@ def gate_label(
             f"('{rules.override_label}'): the gate's verdict cannot change, nothing to do"
         )
     if output := os.environ.get("GITHUB_OUTPUT"):
-        with open(output, "a", encoding="utf-8") as out:
+        with Path(output).open("a", encoding="utf-8") as out:
             out.write(f"gate={'true' if affects else 'false'}\n")
 
 

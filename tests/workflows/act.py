@@ -193,6 +193,7 @@ def run_workflow(
     secrets: dict[str, str] | None = None,
     path: list[Path] | None = None,
     workspaces: Path | None = None,
+    extra_args: list[str] | None = None,
 ) -> ActRun:
     """Run ``workflow`` in ``repo`` for ``event`` with act; collect output, comments, artifacts.
 
@@ -200,7 +201,8 @@ def run_workflow(
     PATH holds the system's programs only (tests/systempath.py); ``path`` is put in front of
     it (shims of tools a hosted runner has installed: docker, kubectl, gh).
     ``workspaces``: where act creates the jobs' workspaces [default: ~/.cache/act]; BentoML
-    refuses to build a bento under a hidden folder such as .cache."""
+    refuses to build a bento under a hidden folder such as .cache. ``extra_args``: more of
+    act's options (benchmarks/ci.py: --json, --matrix)."""
     work.mkdir(parents=True, exist_ok=True)
     event_file = work / "event.json"
     event_file.write_text(json.dumps(event))
@@ -232,6 +234,7 @@ def run_workflow(
         command += ["--action-cache-path", str(workspaces)]
     if job:
         command += ["-j", job]
+    command += extra_args or []
     # the runner's PATH is a hosted runner's: system programs only, no uv, act, dvc or
     # other dev tool, so a workflow that forgets to install one fails here as on GitHub
     host = fresh_env(dict(os.environ), work / "runner-bin", DVC_NO_ANALYTICS="1")

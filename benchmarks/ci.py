@@ -153,8 +153,10 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def measure(kind: str, repo: Path, store: Path, base: Path) -> dict:
-    """Every job of a full PR run, one at a time, with warm or cold caches."""
+def measure(kind: str, repo: Path, store: Path, base: Path, only: list[str], before: dict) -> dict:
+    """Every job of a full PR run, one at a time, with warm or cold caches. ``only``: time
+    just these jobs (their ids), keeping the other jobs' times from ``before`` (the last
+    ci.json), e.g. after changing one job."""
     jobs = jobs_of(WORKFLOW)
     env = {"ACT_CACHE_SAVED": str(base / f"saved-{kind}")}
     if kind == "cold":
@@ -163,14 +165,18 @@ def measure(kind: str, repo: Path, store: Path, base: Path) -> dict:
         env["npm_config_cache"] = str(base / "cold-npm")
     event = pull_request_event(7, "tune-learning-rate")
     times: dict[str, float] = {}
-    entries: dict[str, dict] = {}
+    entries: dict[str, dict] = dict(before.get("jobs") or {}) if only else {}
     runs = []
     for job_id, job in jobs.items():
         if any(job_id in needs_of(other) for other in jobs.values()):
             continue  # timed with the job that needs it (act runs the `needs` first)
         shards = (job.get("strategy") or {}).get("matrix", {}).get("shard")
+        if only and job_id not in only:
+            continue
         for matrix in [f"shard:{s}" for s in shards] if shards else [None]:
             runs.append((job_id, matrix))
+        for key in [k for k in entries if k.split(" (")[0] == job_id]:
+            del entries[key]  # re-measured now (a matrix may have changed its shards)
     for job_id, matrix in runs:
         if kind == "cold":  # every job starts from empty caches, as on a first PR
             for name in ("uv", "pip", "npm"):
@@ -230,6 +236,9 @@ def measure_labels(repo: Path, base: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--caches", nargs="+", default=["warm", "label", "cold"])
+    parser.add_argument(
+        "--only", nargs="+", default=[], help="time only these jobs (and what they need)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "ci.json")
     args = parser.parse_args()
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -253,7 +262,8 @@ def main() -> int:
             if kind == "label":
                 result["label_event"] = measure_labels(repo, base)
             else:
-                result[kind] = measure(kind, repo, store, base)
+                before = previous.get(kind) or {}
+                result[kind] = measure(kind, repo, store, base, args.only, before)
             result["machine"]["load_average_after"] = load()
             args.out.write_text(json.dumps(result, indent=2) + "\n")
     for kind in ("warm", "cold"):

@@ -69,10 +69,11 @@ def test_shards_run_every_test_exactly_once(suite):
 
 
 def test_the_plugin_selects_exactly_its_shard(suite):
-    spec = matrix_shards()[-1]
-    index, count = shards.parse_shard(spec)
-    expected = shards.split(suite, shards.load_durations(), count)[index - 1]
-    assert sorted(collect("-p", "tests.shards", "--shard", spec)) == sorted(expected)
+    """On a part of the suite (one collection of the whole suite is enough for this file)."""
+    part = [n for n in suite if n.startswith(("tests/data/", "tests/model/"))]
+    expected = shards.split(part, shards.load_durations(), 2)[1]
+    selected = collect("tests/data", "tests/model", "-p", "tests.shards", "--shard", "2/2")
+    assert selected and sorted(selected) == sorted(expected)
 
 
 def test_every_measured_unit_still_exists(suite):

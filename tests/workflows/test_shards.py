@@ -59,7 +59,7 @@ def test_the_test_job_is_a_matrix_of_all_shards_of_one_split():
 def test_shards_run_every_test_exactly_once(suite):
     specs = matrix_shards()
     count = shards.parse_shard(specs[0])[1]
-    split = shards.split(suite, shards.load_durations(), count)
+    split = shards.split(suite, shards.load_durations(), count, shards.load_setup())
     seen = [nodeid for shard in split for nodeid in shard]
     assert len(seen) == len(set(seen)), "a test is in two shards"
     assert sorted(seen) == sorted(suite)
@@ -71,7 +71,7 @@ def test_shards_run_every_test_exactly_once(suite):
 def test_the_plugin_selects_exactly_its_shard(suite):
     """On a part of the suite (one collection of the whole suite is enough for this file)."""
     part = [n for n in suite if n.startswith(("tests/data/", "tests/model/"))]
-    expected = shards.split(part, shards.load_durations(), 2)[1]
+    expected = shards.split(part, shards.load_durations(), 2, shards.load_setup())[1]
     selected = collect("tests/data", "tests/model", "-p", "tests.shards", "--shard", "2/2")
     assert selected and sorted(selected) == sorted(expected)
 
@@ -91,6 +91,14 @@ def test_the_split_is_balanced_and_a_new_file_lands_somewhere():
     # new.py counts as the median (55 s): a+c and b+new+d, 150 s against 125 s
     assert sorted(a) == ["a.py::t", "c.py::t"]
     assert sorted(b) == ["b.py::t", "d.py::t", "new.py::t"]
+
+
+def test_a_split_files_fixture_counts_in_each_shard_that_runs_it():
+    """x.py's tests share a 100 s fixture: two shards with x.py would each pay it, so LPT
+    keeps x.py's tests together and puts y.py beside them."""
+    durations = {"x.py::a": 30.0, "x.py::b": 30.0, "y.py": 100.0}
+    one, two = shards.split(list(durations), durations, 2, {"x.py": 100.0})
+    assert sorted([sorted(one), sorted(two)]) == [["x.py::a", "x.py::b"], ["y.py"]]
 
 
 @pytest.mark.parametrize("spec", ["0/4", "5/4", "x", "2"])

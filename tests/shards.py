@@ -7,7 +7,8 @@ A shard is a set of units: a test file, or a single test of a file whose tests
 tests/durations.json lists one by one (a file longer than a shard can hold). Units go,
 longest first, to the shard where they end soonest (LPT); a unit not measured yet counts as
 the median of the measured ones. A split file's module fixtures (`setup_seconds`: what its
-first test took beyond the others) count once in every shard that runs some of its tests.
+first test took beyond the others) count once in every shard that runs some of its tests; a
+file that is mostly one fixture is not split.
 The split is a pure function of the collected test ids and the durations, so every shard
 job computes the same split, and each test is in exactly one shard
 (tests/workflows/test_shards.py checks it against the collected suite).
@@ -160,6 +161,10 @@ def durations_from_junit(paths: list[Path]) -> tuple[dict[str, float], dict[str,
         tests = {n: s for n, s in per_test.items() if n.split("::")[0] == file}
         first = next(iter(tests))  # JUnit lists tests in the order they ran
         fixture = max(0.0, tests[first] - statistics.median(tests.values()))
+        if len(tests) == 1 or 2 * fixture > seconds:
+            # mostly one shared fixture (a workflow run the tests look at): keep it whole
+            out[file] = round(seconds, 2)
+            continue
         tests[first] -= fixture
         setup[file] = round(fixture, 2)
         out.update({n: round(s, 2) for n, s in tests.items()})

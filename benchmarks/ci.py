@@ -155,7 +155,15 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def measure(kind: str, repo: Path, store: Path, base: Path, only: list[str], before: dict) -> dict:
+def measure(
+    kind: str,
+    repo: Path,
+    store: Path,
+    base: Path,
+    only: list[str],
+    before: dict,
+    shard_filter: list[str] | None = None,
+) -> dict:
     """Every job of a full PR run, one at a time, with warm or cold caches. ``only``: time
     just these jobs (their ids), keeping the other jobs' times from ``before`` (the last
     ci.json), e.g. after changing one job."""
@@ -175,10 +183,13 @@ def measure(kind: str, repo: Path, store: Path, base: Path, only: list[str], bef
         shards = (job.get("strategy") or {}).get("matrix", {}).get("shard")
         if only and job_id not in only:
             continue
+        if shards and shard_filter:
+            shards = [s for s in shards if s in shard_filter]
         for matrix in [f"shard:{s}" for s in shards] if shards else [None]:
             runs.append((job_id, matrix))
         for key in [k for k in entries if k.split(" (")[0] == job_id]:
-            del entries[key]  # re-measured now (a matrix may have changed its shards)
+            if not shard_filter:
+                del entries[key]  # re-measured now (a matrix may have changed its shards)
     for job_id, matrix in runs:
         if kind == "cold":  # every job starts from empty caches, as on a first PR
             for name in ("uv", "pip", "npm"):
@@ -198,6 +209,9 @@ def measure(kind: str, repo: Path, store: Path, base: Path, only: list[str], bef
     seconds, path = critical_path(times, jobs)
     slowest = max(entries, key=lambda k: entries[k].get("seconds", 0.0))
     unmeasured = [job for job in jobs if job not in times]
+    for job_id, job in jobs.items():  # a matrix job counts only with all its entries
+        shards = (job.get("strategy") or {}).get("matrix", {}).get("shard") or []
+        unmeasured += [f"{job_id} ({s})" for s in shards if f"{job_id} ({s})" not in entries]
     return {
         "critical_path_seconds": round(seconds, 1),
         "critical_path": path,
@@ -240,6 +254,7 @@ def measure_labels(repo: Path, base: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--caches", nargs="+", default=["warm", "label", "cold"])
+    parser.add_argument("--shards", nargs="+", default=[], help="only these shards, e.g. 3/6")
     parser.add_argument(
         "--only", nargs="+", default=[], help="time only these jobs (and what they need)"
     )
@@ -267,8 +282,13 @@ def main() -> int:
                 result["label_event"] = measure_labels(repo, base)
             else:
                 before = previous.get(kind) or {}
-                result[kind] = measure(kind, repo, store, base, args.only, before)
+                result[kind] = measure(kind, repo, store, base, args.only, before, args.shards)
             result["machine"]["load_average_after"] = load()
+            # another bench-ci may have written meanwhile: keep its kinds
+            latest = json.loads(args.out.read_text()) if args.out.exists() else {}
+            kept = {k: v for k, v in latest.items() if k in ("warm", "cold", "label_event")}
+            done = "label_event" if kind == "label" else kind
+            result = {**result, **{k: v for k, v in kept.items() if k != done}}
             args.out.write_text(json.dumps(result, indent=2) + "\n")
     for kind in ("warm", "cold"):
         if kind in result:

@@ -115,6 +115,12 @@ def make_repos(base: Path) -> tuple[Path, Path]:
     shutil.rmtree(repo / ".dvc" / "cache")
     git(repo, "checkout", "-q", "-b", "tune-learning-rate")
     set_params(repo, **PR_CHANGE)
+    # as a PR author does: repro, commit params and dvc.lock (a stale lock fails the tests)
+    done = subprocess.run(["make", "repro"], cwd=repo, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"make repro failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    shutil.rmtree(repo / ".venv")
+    shutil.rmtree(repo / ".dvc" / "cache")
     git(repo, "commit", "-qam", "PR: learning rate 0.2")
     return repo, store
 

@@ -44,12 +44,12 @@ from tests.workflows.act import (  # noqa: E402
     git,
     pull_request_event,
     run_workflow,
-    set_params,
 )
 
 WORKFLOW = ROOT / ".github" / "workflows" / "pr.yml"
 TARGETS = {"warm": 300.0, "cold": 480.0}
 PR_CHANGE = {"train.hist_gradient_boosting.learning_rate": 0.2}
+PR_LINE = ("    learning_rate: 0.1\n", "    learning_rate: 0.2\n")  # that change, in the file
 OVERRIDE_LABEL = "gate-override"
 
 
@@ -114,7 +114,12 @@ def make_repos(base: Path) -> tuple[Path, Path]:
     shutil.copytree(repo / ".dvc" / "cache", store)
     shutil.rmtree(repo / ".dvc" / "cache")
     git(repo, "checkout", "-q", "-b", "tune-learning-rate")
-    set_params(repo, **PR_CHANGE)
+    # edit the line, as an author does: set_params would drop params.yaml's comments and
+    # quoting, which tests (the retraining PR's params diff) read
+    params = repo / "params.yaml"
+    text = params.read_text()
+    assert text.count(PR_LINE[0]) == 1, f"{PR_LINE[0]!r} not once in params.yaml"
+    params.write_text(text.replace(*PR_LINE))
     # as a PR author does: repro, commit params and dvc.lock (a stale lock fails the tests)
     done = subprocess.run(["make", "repro"], cwd=repo, env=env, capture_output=True, text=True)
     if done.returncode != 0:

@@ -22,8 +22,9 @@ export DVC_NO_ANALYTICS := 1
 # shell parses it, so a value such as `$$(touch x)` would run. tests/code/test_makefile.py.
 export BASE
 
-.PHONY: help install data run repro show report gate pull-cache cloud-auth test test-fast lint \
-	lint-workflows lint-workflows-online hooks format bench clean rename
+.PHONY: help install data run repro show report gate gate-label pull-cache cloud-auth test \
+	test-fast test-shard test-durations lint lint-workflows lint-workflows-online hooks format \
+	bench bench-ci clean rename
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +55,9 @@ report: install ## PR report of this branch vs BASE (default main) -> pr-report/
 gate: install ## Quality gate: fail if the primary metric regressed vs BASE (default main)
 	$(RUN) $(CLI) gate --base "$$BASE"
 
+gate-label: install ## Does the label event's LABEL change the gate? Only BASE's override label does
+	$(RUN) $(CLI) gate-label --base $(BASE)
+
 pull-cache: install ## Pull outputs and run-cache from the DVC remote, if one is configured
 	$(RUN) $(CLI) pull-cache
 
@@ -67,6 +71,16 @@ test: data ## Run every test (code, data, model, pipeline, service, monitor, wor
 
 test-fast: data ## Quick loop: the tests not marked slow
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
+
+# CI splits the suite into shards of equal measured time (tests/shards.py, tests/durations.json)
+SHARD ?= 1/1
+test-shard: data ## One CI shard of the suite, by measured time: make test-shard SHARD=2/4
+	$(RUN) python -m pytest -p tests.shards --shard "$(SHARD)" $(PYTEST_ARGS)
+
+test-durations: data ## Run every test and record its time -> tests/durations.json (the split)
+	@mkdir -p build
+	$(RUN) pytest -p no:cacheprovider --junitxml=build/junit.xml $(PYTEST_ARGS)
+	$(RUN) python -m tests.shards durations build/junit.xml
 
 lint: install ## Check formatting and lint (ruff)
 	$(RUN) ruff format --check .
@@ -95,6 +109,9 @@ format: install ## Format and fix what ruff can
 
 bench: data ## Benchmark the pipeline (full and no-op dvc repro) -> benchmarks/results.json
 	$(RUN) python benchmarks/pipeline.py
+
+bench-ci: install ## Time each job of pr.yml with act, warm and cold caches -> benchmarks/ci.json
+	$(RUN) python benchmarks/ci.py $(BENCH_CI_ARGS)
 
 rename: install ## Fork: rename package, command and project: make rename NAME=churn_model
 	@test -n "$(NAME)" || { echo "usage: make rename NAME=<package> [PROJECT=<name>] [DRY_RUN=1]" >&2; exit 2; }

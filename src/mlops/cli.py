@@ -274,6 +274,40 @@ def gate(
         raise typer.Exit(1)
 
 
+@app.command("gate-label")
+@_friendly
+def gate_label(
+    label: Annotated[
+        str,
+        typer.Option("--label", envvar="LABEL", help="the label a labeled/unlabeled event names"),
+    ],
+    base: BaseOption = "main",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Whether a label event can change the gate's verdict: only the base branch's override
+    label can. Writes gate=true|false to $GITHUB_OUTPUT, so pr.yml re-runs only the gate
+    and the comment for that label, and nothing for any other."""
+    import yaml
+
+    from mlops import gitio
+    from mlops import report as stage
+
+    text = gitio.read_at(gitio.resolve(base), params)
+    base_params = yaml.safe_load(text) if text else None
+    rules = stage.gate_rules(_params(params).gate, base_params, base).rules
+    affects = label == rules.override_label
+    if affects:
+        print(f"gate-label: '{label}' is the override label on {base}: the gate runs again")
+    else:
+        print(
+            f"gate-label: '{label}' is not the override label on {base} "
+            f"('{rules.override_label}'): the gate's verdict cannot change, nothing to do"
+        )
+    if output := os.environ.get("GITHUB_OUTPUT"):
+        with Path(output).open("a", encoding="utf-8") as out:
+            out.write(f"gate={'true' if affects else 'false'}\n")
+
+
 def _register_subcommands() -> None:
     from mlops import monitor_cli
     from mlops.fork import app as fork_app

@@ -34,6 +34,8 @@ REPOSITORY = "acme/ml-template"
 JOB_TOKEN = "ghs_job-token-of-the-run"
 STUBS = {
     "actions/cache": "cache",
+    "actions/cache/restore": "cache/restore",  # sub-actions: folders of the cache stub
+    "actions/cache/save": "cache/save",
     "actions/upload-artifact": "upload-artifact",
     "actions/download-artifact": "download-artifact",
     "iterative/setup-cml": "setup-cml",
@@ -126,12 +128,16 @@ def uses_of(workflow: Path) -> set[str]:
 
 
 def local_repositories(workflow: Path) -> list[str]:
-    """`--local-repository` arguments: each pinned remote action -> its stub."""
-    args = []
+    """`--local-repository` arguments: each pinned remote action's repository -> its stub
+    (`owner/name/sub@sha`, a sub-action, is the folder `sub` of owner/name's stub)."""
+    args: list[str] = []
     for uses in sorted(uses_of(workflow)):
-        name = uses.split("@")[0]
-        if name in STUBS:
-            args += ["--local-repository", f"{uses}={HERE / 'stubs' / STUBS[name]}"]
+        name, _, ref = uses.partition("@")
+        repository = "/".join(name.split("/")[:2])
+        if name in STUBS and repository in STUBS:
+            arg = f"{repository}@{ref}={HERE / 'stubs' / STUBS[repository]}"
+            if arg not in args:
+                args += ["--local-repository", arg]
     return args
 
 
@@ -190,6 +196,7 @@ def run_workflow(
     secrets: dict[str, str] | None = None,
     path: list[Path] | None = None,
     workspaces: Path | None = None,
+    extra_args: list[str] | None = None,
 ) -> ActRun:
     """Run ``workflow`` in ``repo`` for ``event`` with act; collect output, comments, artifacts.
 
@@ -198,7 +205,8 @@ def run_workflow(
     runner's PATH holds the system's programs only (tests/systempath.py); ``path`` is put in
     front of it (shims of tools a hosted runner has installed: docker, kubectl, gh).
     ``workspaces``: where act creates the jobs' workspaces [default: ~/.cache/act]; BentoML
-    refuses to build a bento under a hidden folder such as .cache."""
+    refuses to build a bento under a hidden folder such as .cache. ``extra_args``: more of
+    act's options (benchmarks/ci.py: --json, --matrix)."""
     work.mkdir(parents=True, exist_ok=True)
     event_file = work / "event.json"
     event_file.write_text(json.dumps(event))
@@ -232,6 +240,7 @@ def run_workflow(
         command += ["--action-cache-path", str(workspaces)]
     if job:
         command += ["-j", job]
+    command += extra_args or []
     # the runner's PATH is a hosted runner's: system programs only, no uv, act, dvc or
     # other dev tool, so a workflow that forgets to install one fails here as on GitHub
     host = fresh_env(dict(os.environ), work / "runner-bin", DVC_NO_ANALYTICS="1")

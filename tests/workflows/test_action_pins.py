@@ -70,7 +70,7 @@ def test_uses_comment_names_the_recorded_version(workflow):
     ]
     assert lines
     for line in lines:
-        match = re.fullmatch(r"\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (\S+)", line)
+        match = re.fullmatch(r"\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (\S+)", line)
         assert match, f"{workflow.name}: {line.strip()!r} is not 'uses: name@<sha> # <version>'"
         name, _, comment = match.groups()
         assert comment == RECORD[name]["version"], f"{workflow.name}: {line.strip()}"
@@ -183,3 +183,16 @@ def test_jobs_with_cml_turn_its_telemetry_off():
             **(workflows[workflow]["jobs"][job].get("env") or {}),
         }
         assert env.get("ITERATIVE_DO_NOT_TRACK"), f"{workflow}/{job}"
+
+
+def test_act_maps_a_sub_action_to_a_folder_of_its_repositorys_stub():
+    """`actions/cache/save@<sha>` is the folder save/ of actions/cache at <sha>: act gets
+    one --local-repository for the repository, whose stub has the sub-actions' folders."""
+    from tests.workflows.act import local_repositories
+
+    args = local_repositories(ROOT / ".github" / "workflows" / "pr.yml")
+    cache = RECORD["actions/cache"]["sha"]
+    assert args.count(f"actions/cache@{cache}={HERE / 'stubs' / 'cache'}") == 1
+    assert not any(arg.startswith("actions/cache/") for arg in args)
+    for sub in ("restore", "save"):
+        assert (HERE / "stubs" / "cache" / sub / "action.yml").exists()

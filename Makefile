@@ -56,7 +56,7 @@ gate: install ## Quality gate: fail if the primary metric regressed vs BASE (def
 	$(RUN) $(CLI) gate --base "$$BASE"
 
 gate-label: install ## Does the label event's LABEL change the gate? Only BASE's override label does
-	$(RUN) $(CLI) gate-label --base $(BASE)
+	$(RUN) $(CLI) gate-label --base "$$BASE"
 
 pull-cache: install ## Pull outputs and run-cache from the DVC remote, if one is configured
 	$(RUN) $(CLI) pull-cache

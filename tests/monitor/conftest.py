@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,25 @@ def project(tmp_path: Path, params: Params, small_model: Any) -> Path:
     metrics.parent.mkdir(parents=True, exist_ok=True)
     metrics.write_text(json.dumps({"roc_auc": 0.8, "f1": 0.5}))
     return tmp_path / "params.yaml"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@e", *args],
+        cwd=cwd, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+
+
+@pytest.fixture
+def retrain_repo(tmp_path) -> tuple[Path, Path]:
+    """A git repository on `main` holding the repository's params.yaml and a dvc.lock, and
+    an empty bare remote: what the retraining job works on."""
+    remote, repo = tmp_path / "remote.git", tmp_path / "repo"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    repo.mkdir()
+    shutil.copy(ROOT / "params.yaml", repo / "params.yaml")
+    (repo / "dvc.lock").write_text("schema: '2.0'\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "main")
+    return repo, remote

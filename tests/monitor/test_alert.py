@@ -14,6 +14,7 @@ from mlops import monitor
 from mlops.monitor_cli import app
 from mlops.monitor_params import AlertParams
 from mlops.params import load_params
+from tests.monitor.conftest import git
 
 GH = Path(__file__).resolve().parents[1] / "workflows" / "shims" / "gh"
 RULES = AlertParams(retrain_after=2)
@@ -148,21 +149,8 @@ def test_move_window_keeps_comments_and_moves_every_date():
         monitor.move_window("prepare:\n  test_start: 2013-01-01\n", 1)
 
 
-def test_retrain_pushes_one_branch_and_opens_one_pr(tmp_path, gh):
-    import shutil
-    import subprocess
-
-    def git(cwd, *args):
-        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-    remote, repo = tmp_path / "remote.git", tmp_path / "repo"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    repo.mkdir()
-    shutil.copy(ROOT_PARAMS, repo / "params.yaml")
-    (repo / "dvc.lock").write_text("schema: '2.0'\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "main")
+def test_retrain_pushes_one_branch_and_opens_one_pr(retrain_repo, gh):
+    repo, remote = retrain_repo
     runs = []
 
     def reproduce():
@@ -181,13 +169,7 @@ def test_retrain_pushes_one_branch_and_opens_one_pr(tmp_path, gh):
     assert len(pulls) == 1 and pulls[0]["head"] == "retrain/training-window"
     old, new = _window_moved(1)["train_start"]
     assert f"{old} → {new}" in pulls[0]["body"]
-    show = subprocess.run(
-        ["git", "show", "retrain/training-window:params.yaml"], cwd=remote,
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    show = git(remote, "show", "retrain/training-window:params.yaml")
     assert f'train_start: "{new}"' in show
-    lock = subprocess.run(
-        ["git", "show", "retrain/training-window:dvc.lock"], cwd=remote,
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    lock = git(remote, "show", "retrain/training-window:dvc.lock")
     assert "run: 2" in lock

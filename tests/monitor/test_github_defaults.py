@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,7 +17,8 @@ from typer.testing import CliRunner
 
 from mlops import monitor
 from mlops.monitor_cli import app
-from tests.monitor.test_alert import GH, ROOT_PARAMS, summary
+from tests.monitor.conftest import git
+from tests.monitor.test_alert import GH, summary
 
 BRANCH = "retrain/training-window"
 
@@ -103,30 +103,16 @@ def test_issues_on_the_alert_opens_the_issue(project, gh, tmp_path):
     assert json.loads((gh / "issues.json").read_text())[0]["labels"] == ["drift"]
 
 
-def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout
-
-
 @pytest.fixture
-def repo(tmp_path) -> tuple[Path, Path]:
-    remote, repo = tmp_path / "remote.git", tmp_path / "repo"
-    _git(tmp_path, "init", "-q", "--bare", str(remote))
-    repo.mkdir()
-    shutil.copy(ROOT_PARAMS, repo / "params.yaml")
-    (repo / "dvc.lock").write_text("schema: '2.0'\n")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "main")
-    return repo, remote
+def repo(retrain_repo) -> tuple[Path, Path]:
+    return retrain_repo
 
 
 def _retrain(repo: Path, remote: Path) -> str:
     def reproduce() -> None:
         (repo / "dvc.lock").write_text("schema: '2.0'\nrun: 1\n")
 
-    _git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-q", "main")
     return monitor.retrain(
         repo, 1, BRANCH, "main", str(remote), monitor.GhClient(str(GH)), reproduce,
         say=lambda m: None,
@@ -142,7 +128,7 @@ def test_a_refused_pull_request_leaves_no_branch_and_names_the_setting(gh, repo)
     assert "Settings → Actions → General → Workflow permissions" in message
     assert '"Allow GitHub Actions to create and approve pull requests"' in message
     assert "RETRAIN_TOKEN" in message
-    assert _git(remote, "for-each-ref") == ""  # pushed, then deleted: no orphan branch
+    assert git(remote, "for-each-ref") == ""  # pushed, then deleted: no orphan branch
     assert [c["args"][:2] for c in calls(gh)] == [["pr", "list"], ["pr", "create"]]
     assert not (gh / "pulls.json").exists()
 
@@ -155,7 +141,7 @@ def test_with_the_setting_or_another_token_the_pull_request_opens(gh, repo, monk
     else:
         monkeypatch.setenv("GH_TOKEN", "github_pat_retrain")
     assert _retrain(repo, remote).endswith("/pull/100")
-    assert BRANCH in _git(remote, "for-each-ref")
+    assert BRANCH in git(remote, "for-each-ref")
     [pull] = json.loads((gh / "pulls.json").read_text())
     assert pull["head"] == BRANCH
 

@@ -40,11 +40,12 @@ def write_log(path: Path, rows: int) -> float:
     import numpy as np
     import pandas as pd
 
-    from mlops import model_io
-    from mlops.monitor_params import load_config
+    from mlops.core import model_io
+    from mlops.core.config import load_params
 
     started = time.perf_counter()
-    params, _ = load_config(ROOT / "params.yaml")
+    params = load_params(ROOT / "params.yaml")
+    _ = params.monitor
     schema = params.schema
     table = pd.read_parquet(ROOT / params.paths.split / "production.parquet")
     table = table.sample(min(BLOCK, len(table)), random_state=0, replace=len(table) < BLOCK)
@@ -87,11 +88,12 @@ def write_log(path: Path, rows: int) -> float:
 
 
 def child_monitor(log: Path, out: Path) -> dict:
-    from mlops import monitor
-    from mlops.monitor_params import load_config
+    from mlops.core.config import load_params
+    from mlops.monitoring import monitor
 
     os.chdir(ROOT)
-    params, rules = load_config(ROOT / "params.yaml")
+    params = load_params(ROOT / "params.yaml")
+    rules = params.monitor
     summary = monitor.main(params, rules, logs=str(log), labels="", out=out, say=lambda m: None)
     return {"verdict": summary["verdict"], "rows": summary["log"]["rows"]}
 
@@ -101,9 +103,11 @@ def child_baseline(log: Path, out: Path) -> dict:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from mlops.monitor_params import load_config
+    from mlops.core.config import load_params
 
-    params, _ = load_config(ROOT / "params.yaml")
+    params = load_params(ROOT / "params.yaml")
+
+    _ = params.monitor
     schema = params.schema
     raw = pd.read_json(log, lines=True)
     current = pd.json_normalize(raw["features"].tolist())

@@ -37,9 +37,10 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mlops import model_io  # noqa: E402
-from mlops.localserver import HOST, free_port, running  # noqa: E402
-from mlops.serving import Predictor, example_record, load_config, md5_of  # noqa: E402
+from mlops.core import model_io  # noqa: E402
+from mlops.core.config import load_params  # noqa: E402
+from mlops.release.localserver import HOST, free_port, running  # noqa: E402
+from mlops.serving.runtime import Predictor, example_record, md5_of  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 TARGET = {"rps": 800, "p99_ms": 50, "connections": 16}
@@ -173,11 +174,14 @@ FASTAPI_APP = """
 import os
 import pandas as pd
 from fastapi import FastAPI
-from mlops import model_io
-from mlops.serving import load_config, record_model
+from mlops.core import model_io
+from mlops.core.config import load_params
+from mlops.serving.runtime import record_model
 from pathlib import Path
 
-params, _ = load_config(os.environ["MLOPS_PARAMS"])
+params = load_params(os.environ["MLOPS_PARAMS"])
+
+_ = params.serve
 Record = record_model(params.schema)
 model = model_io.load(Path(os.environ["BENCH_MODEL"]))
 threshold = params.evaluate.threshold
@@ -329,13 +333,15 @@ def main() -> None:
         "--service",
         default=None,
         help="what `bentoml serve` runs: default the built bento <serve.name>:latest; "
-        "mlops.service:ModelService serves the source "
+        "mlops.serving.service:ModelService serves the source "
         "(after `make bento` imported the model)",
     )
     args = parser.parse_args()
     os.chdir(ROOT)
 
-    params, serve = load_config(args.params)
+    params = load_params(args.params)
+
+    serve = params.serve
     model_path = params.paths.model
     if not model_path.exists():
         sys.exit(f"{model_path} not found: run `make bento` first (it also trains the model)")

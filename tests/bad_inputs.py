@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops import dataset
+from mlops.yours import dataset
 
 # The default data's raw files, spelled here (not read from `dataset` at import) so that a
 # fork's dataset module without these names still collects.

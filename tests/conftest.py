@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlops import dataset
-from mlops.params import Params, load_params
+from mlops.core.config import Params, load_params, parse_params
+from mlops.yours import dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_REASON = (
@@ -34,7 +34,7 @@ def pinned_data_md5(dvc_file: Path = ROOT / "data.dvc") -> str | None:
 
 def is_default_data() -> bool:
     """Whether this repository holds the embedded default data: data.dvc pins the hash that
-    src/mlops/dataset.py records for its embedded copy (a fork's module records none)."""
+    src/mlops/yours/dataset.py records for its embedded copy (a fork's module records none)."""
     embedded = getattr(dataset, "EMBEDDED_DATA_MD5", None)
     return embedded is not None and embedded == pinned_data_md5()
 
@@ -61,10 +61,28 @@ def params() -> Params:
     return load_params(ROOT / "params.yaml")
 
 
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied; nested mappings merge key by key."""
+    result = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            result[key] = merged(base[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def params_with(changes: dict[str, Any], path: Path = ROOT / "params.yaml") -> Params:
+    """``params.yaml`` with ``changes`` merged in (nested mappings merge key by key), read by
+    the one typed loader: settings have no defaults in code, so a test varies the file's."""
+    raw = yaml.safe_load(path.read_text())
+    return parse_params(merged(raw, changes), source=f"{path.name} + {changes}")
+
+
 @pytest.fixture(scope="session")
 def real_raw_dir(params: Params) -> Path:
     """The default raw data in the repository's data/ folder, fetched and verified if needed."""
-    from mlops.fetch import fetch
+    from mlops.pipeline.fetch import fetch
 
     raw = ROOT / params.paths.raw
     fetch(raw, ROOT / "data.dvc")

@@ -1,7 +1,7 @@
 """The example forks of ``tests/adapt``: what each one writes in the three files it edits.
 
 Each fork is the template adapted to other data exactly as the README says: its own
-``src/mlops/dataset.py`` (``dataset``), the ``schema`` and ``prepare`` sections of
+``src/mlops/yours/dataset.py`` (``dataset``), the ``schema`` and ``prepare`` sections of
 ``params.yaml`` and ``serve.name``, and its data under ``data/`` (``write_data``). They are
 chosen to break what a test could silently assume of the default data: other column names,
 types, sizes, dates, label balance and granularity.
@@ -22,7 +22,7 @@ HERE = Path(__file__).parent
 @dataclass(frozen=True)
 class Fork:
     name: str
-    dataset: Path  # becomes src/mlops/dataset.py
+    dataset: Path  # becomes src/mlops/yours/dataset.py
     schema: str  # params.yaml's schema section, as the fork writes it
     prepare: str  # params.yaml's prepare section
     serve_name: str

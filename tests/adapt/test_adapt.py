@@ -1,7 +1,7 @@
 """Adapting the template to other data: the three-file edit, proven end to end.
 
 The template promises that a fork points it at its own data by editing only
-``src/mlops/dataset.py`` (the FIXME::REQUIRED module), the ``schema`` and ``prepare``
+``src/mlops/yours/dataset.py`` (the FIXME::REQUIRED module), the ``schema`` and ``prepare``
 sections of ``params.yaml`` (and, optionally, the names in ``serve``), and the data itself
 (``dvc add`` -> ``data.dvc``). This test makes such forks (``forks.py``): in a temporary git
 repository holding the template's files, it writes a synthetic data set whose columns,
@@ -31,16 +31,16 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from mlops import model_io
-from mlops.params import load_params
-from mlops.replay import months_after, window_records
-from mlops.serving import PredictionLog, Predictor, read_log, record_model
+from mlops.core import model_io
+from mlops.core.config import load_params
+from mlops.monitoring.replay import months_after, window_records
+from mlops.serving.runtime import PredictionLog, Predictor, read_log, record_model
 from tests.adapt.forks import CHURN, CHURN_ROWS, FORKS, Fork
 from tests.repocopy import copy_files
 
 pytestmark = pytest.mark.slow
 
-FORK_EDITS = {"data.dvc", "params.yaml", "src/mlops/dataset.py"}
+FORK_EDITS = {"data.dvc", "params.yaml", "src/mlops/yours/dataset.py"}
 FEATURES = CHURN.features  # the end-to-end checks below are written for the churn fork
 
 
@@ -121,7 +121,7 @@ def build_fork(repo: Path, fork: Fork) -> Path:
     commit_all(repo, "the template, as forked")
 
     # The fork's edit: the dataset module, the params' schema/prepare (and serve name), data.
-    shutil.copyfile(fork.dataset, repo / "src/mlops/dataset.py")
+    shutil.copyfile(fork.dataset, repo / "src/mlops/yours/dataset.py")
     params = repo / "params.yaml"
     text = replace_section(params.read_text(), "schema", fork.schema)
     text = replace_section(text, "prepare", fork.prepare)
@@ -260,10 +260,11 @@ def test_the_bentoml_service_serves_the_new_schema(adapted):
     """The real service module, imported in the fork with the fork's model in its store."""
     script = (
         "import json\n"
-        "from mlops.bento import import_model\n"
-        "from mlops.serving import load_config\n"
-        "import_model(*load_config('params.yaml'))  # what `make bento` does first\n"
-        "import mlops.service as s\n"
+        "from mlops.serving.bento import import_model\n"
+        "from mlops.core.config import load_params\n"
+        "p = load_params('params.yaml')\n"
+        "import_model(p, p.serve)  # what `make bento` does first\n"
+        "import mlops.serving.service as s\n"
         "print(s.MODEL_TAG)\n"
         "print(json.dumps(s.ModelService.openapi_spec.asdict()))\n"
     )

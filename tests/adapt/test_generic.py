@@ -7,9 +7,8 @@ and the service name when ``params.yaml`` gives none.
 
 from __future__ import annotations
 
-from mlops.params import SchemaParams
-from mlops.serve_params import ServeParams
-from mlops.serving import example_record, record_model
+from mlops.core.config import SchemaParams
+from mlops.serving.runtime import example_record, record_model
 
 SCHEMA = SchemaParams.model_validate(
     {
@@ -36,7 +35,3 @@ def test_examples_come_from_the_schema_or_are_neutral():
         "charges": 25.0,  # a quarter into [min, max]
     }
     record_model(SCHEMA).model_validate(example)  # the example is a valid request
-
-
-def test_the_service_name_default_is_not_the_default_data_set():
-    assert ServeParams().name == "model-service"  # the Kubernetes manifests' name

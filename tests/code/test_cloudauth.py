@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from mlops.cloudauth import AWS_AUDIENCE, AZURE_AUDIENCE, CloudAuthError, configure, plan
+from mlops.tooling.cloudauth import AWS_AUDIENCE, AZURE_AUDIENCE, CloudAuthError, configure, plan
 
 BEARER = "request-token-123"
 PROVIDER = "projects/123/locations/global/workloadIdentityPools/gh/providers/repo"

@@ -3,9 +3,9 @@ import json
 import pandas as pd
 import pytest
 
-from mlops.evaluate import PLOT_FILES, _thin, evaluate, write_plots
-from mlops.figures import RENDERERS, render_all
-from mlops.train import train
+from mlops.pipeline.evaluate import PLOT_FILES, _thin, evaluate, write_plots
+from mlops.pipeline.figures import RENDERERS, render_all
+from mlops.pipeline.train import train
 from tests.conftest import make_table, signal_features
 
 

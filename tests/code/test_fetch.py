@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops import dataset
-from mlops.errors import DataFetchError
-from mlops.fetch import configured_remote, fetch, matches
+from mlops.core.errors import DataFetchError
+from mlops.pipeline.fetch import configured_remote, fetch, matches
+from mlops.yours import dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 # the embedded copy exists only for the default data; a fork's materialize_embedded raises

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mlops import fork
 from mlops.cli import app
+from mlops.tooling import fork
 from tests.repocopy import ROOT, copy_repo, git
 
 T = fork.TEMPLATE_PACKAGE

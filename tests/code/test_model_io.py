@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import skops.io as sio
 
-from mlops import model_io
-from mlops.train import features_and_target, train
+from mlops.core import model_io
+from mlops.pipeline.train import features_and_target, train
 
 
 @pytest.fixture(scope="module")

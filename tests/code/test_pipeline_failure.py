@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from mlops import validate as validate_stage
-from mlops.errors import DataFetchError
-from mlops.params import GateParams, ReportParams
-from mlops.report import (
+from mlops.core.config import GateParams, ReportParams
+from mlops.core.errors import DataFetchError
+from mlops.pipeline import validate as validate_stage
+from mlops.pipeline.repro import record
+from mlops.report.build import (
     DataDiff,
     GateRules,
     PipelineFailure,
@@ -18,7 +19,6 @@ from mlops.report import (
     pipeline_failure,
     render,
 )
-from mlops.repro import record
 from tests.conftest import feature
 
 RULES = GateParams(

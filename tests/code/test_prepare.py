@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from mlops.prepare import SplitError, split
+from mlops.pipeline.prepare import SplitError, split
 
 
 def test_windows_are_disjoint_ordered_and_complete(params, table_factory):

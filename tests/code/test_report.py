@@ -6,9 +6,10 @@ import re
 import pandas as pd
 import pytest
 
-from mlops.params import GateParams, ReportParams
-from mlops.profile import profile, psi
-from mlops.report import (
+from mlops.core.config import GateParams, ReportParams
+from mlops.pipeline.profile import profile, psi
+from mlops.pipeline.repro import parse
+from mlops.report.build import (
     DataDiff,
     GateRules,
     ReportInputs,
@@ -21,7 +22,6 @@ from mlops.report import (
     params_diff,
     render,
 )
-from mlops.repro import parse
 from tests.conftest import feature
 
 RULES = GateParams(

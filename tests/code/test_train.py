@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mlops.train import ESTIMATORS, build_pipeline, features_and_target, train
+from mlops.pipeline.train import ESTIMATORS, build_pipeline, features_and_target, train
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.errors import DataValidationError
-from mlops.validate import validate
-from mlops.validation import feature_schema, table_schema
+from mlops.core.errors import DataValidationError
+from mlops.pipeline.schema import feature_schema, table_schema
+from mlops.pipeline.validate import validate
 from tests.conftest import feature
 
 

@@ -4,10 +4,11 @@ import re
 from pathlib import Path
 
 import pytest
+import typer
 import yaml
 
 from mlops.cli import app
-from mlops.evaluate import PLOT_FILES
+from mlops.pipeline.evaluate import PLOT_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
@@ -44,9 +45,9 @@ def test_plots_section_shows_exactly_what_evaluate_writes():
 def test_stage_is_a_module_a_command_and_a_params_section(stage):
     definition = STAGES[stage]
     assert f"python -m mlops {stage} " in definition["cmd"]
-    assert f"src/mlops/{stage}.py" in definition["deps"]
-    assert (ROOT / "src" / "mlops" / f"{stage}.py").exists()
-    assert stage in {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert f"src/mlops/pipeline/{stage}.py" in definition["deps"]
+    assert (ROOT / "src" / "mlops" / "pipeline" / f"{stage}.py").exists()
+    assert stage in typer.main.get_command(app).commands
     assert stage in PARAMS, f"params.yaml has no '{stage}' section"
 
 

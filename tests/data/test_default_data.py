@@ -8,8 +8,8 @@ drift it expects) in a file like this one.
 import pandas as pd
 import pytest
 
-from mlops.prepare import split
-from mlops.validate import validate
+from mlops.pipeline.prepare import split
+from mlops.pipeline.validate import validate
 
 pytestmark = pytest.mark.default_data
 LEAKS = {"dep_delay", "dep_time", "arr_time", "air_time", "arr_delay"}

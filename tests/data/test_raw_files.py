@@ -2,9 +2,9 @@
 
 import pytest
 
-from mlops import dataset
-from mlops.errors import DataFetchError, DataValidationError
-from mlops.validate import validate
+from mlops.core.errors import DataFetchError, DataValidationError
+from mlops.pipeline.validate import validate
+from mlops.yours import dataset
 from tests.bad_inputs import CASES, case_params, fragments
 from tests.conftest import write_sample_raw
 

@@ -6,10 +6,10 @@ the target's definition, seasonal drift) are in test_default_data.py, marked def
 
 import pytest
 
-from mlops import dataset
-from mlops.fetch import matches
-from mlops.prepare import split
-from mlops.validate import validate
+from mlops.pipeline.fetch import matches
+from mlops.pipeline.prepare import split
+from mlops.pipeline.validate import validate
+from mlops.yours import dataset
 from tests.conftest import ROOT, is_default_data, pinned_data_md5
 
 
@@ -24,13 +24,13 @@ def test_workspace_data_is_what_data_dvc_pins(real_raw_dir):
 
 
 def test_embedded_data_hash_is_what_data_dvc_pins():
-    """src/mlops/dataset.py's EMBEDDED_DATA_MD5 decides whether the default_data tests run;
+    """src/mlops/yours/dataset.py's EMBEDDED_DATA_MD5 decides whether the default_data tests run;
     a stale value would skip them silently."""
     embedded = getattr(dataset, "EMBEDDED_DATA_MD5", None)
     if embedded is None:
         pytest.skip("this dataset.py has no embedded copy (a fork): no default_data tests run")
     assert is_default_data(), (
-        f"src/mlops/dataset.py records EMBEDDED_DATA_MD5 = {embedded!r}, but data.dvc pins "
+        f"src/mlops/yours/dataset.py records EMBEDDED_DATA_MD5 = {embedded!r}, but data.dvc pins "
         f"{pinned_data_md5()!r}: update the constant if the embedded copy changed, or delete "
         "it if this repository uses other data (the default_data tests are then skipped)"
     )

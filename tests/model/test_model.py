@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss
 
-from mlops.evaluate import evaluate
-from mlops.prepare import split
-from mlops.report import gate
-from mlops.train import features_and_target, train
-from mlops.validate import validate
+from mlops.pipeline.evaluate import evaluate
+from mlops.pipeline.prepare import split
+from mlops.pipeline.train import features_and_target, train
+from mlops.pipeline.validate import validate
+from mlops.report.build import gate
 
 ROC_AUC_FLOOR = 0.67  # the default model's measured floors (see above)
 PR_AUC_FLOOR = 0.30
@@ -125,9 +125,9 @@ def test_same_data_same_model(model, windows, test_features, params):
 def test_service_fast_path_gives_the_pipelines_probabilities_on_real_rows(
     model, test_features, params
 ):
-    """The service's compiled path (mlops.fastpath) against the Pipeline, on held-out months,
-    with unknown categories (an unknown airport, carrier) and missing values mixed in."""
-    from mlops.serving import Predictor
+    """The service's compiled path (mlops.serving.fastpath) against the Pipeline, on held-out
+    months, with unknown categories (an unknown airport, carrier) and missing values mixed in."""
+    from mlops.serving.runtime import Predictor
 
     features, _ = test_features
     schema = params.schema

@@ -1,6 +1,6 @@
 """Fixtures of the monitor tests: synthetic prediction logs in the service's format.
 
-Logs are written exactly as ``mlops.serving.PredictionLog`` writes them (one JSON object per
+Logs are written exactly as ``mlops.serving.runtime.PredictionLog`` writes them (one JSON object per
 line), from a modelling table and a model's probabilities, so no server is needed. The
 late labels are the table's true outcomes, keyed by the same request ids.
 """
@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlops import model_io
-from mlops.params import Params
-from mlops.train import train
-from tests.conftest import ROOT, make_table
+from mlops.core import model_io
+from mlops.core.config import Params
+from mlops.pipeline.train import train
+from tests.conftest import ROOT, make_table, merged
 
 
 def _value(value: Any, kind: str) -> Any:
@@ -102,16 +102,19 @@ def project(tmp_path: Path, params: Params, small_model: Any) -> Path:
     model and its evaluation metrics, all under ``tmp_path``."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["paths"] = {k: str(tmp_path / v) for k, v in raw["paths"].items()}
-    raw["monitor"] = {
-        "logs": str(tmp_path / "logs"),
-        "labels": str(tmp_path / "logs" / "labels.jsonl"),
-        "out": str(tmp_path / "monitor-report"),
-        "reference_rows": 2000,
-        "current_rows": 2000,
-        "min_rows": 100,
-        "performance": {"min_labelled": 100},
-        "alert": {"retrain_after": 2},
-    }
+    raw["monitor"] = merged(
+        raw["monitor"],
+        {
+            "logs": str(tmp_path / "logs"),
+            "labels": str(tmp_path / "logs" / "labels.jsonl"),
+            "out": str(tmp_path / "monitor-report"),
+            "reference_rows": 2000,
+            "current_rows": 2000,
+            "min_rows": 100,
+            "performance": {"min_labelled": 100},
+            "alert": {"retrain_after": 2},
+        },
+    )
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     split = tmp_path / raw["paths"]["split"]
     split.mkdir(parents=True)

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from mlops import monitor
-from mlops.monitor_cli import app
-from mlops.monitor_params import AlertParams
-from mlops.params import load_params
+from mlops.cli import app
+from mlops.core.config import load_params
+from mlops.monitoring import monitor
+from tests.conftest import params_with
 from tests.monitor.conftest import git
 
 GH = Path(__file__).resolve().parents[1] / "workflows" / "shims" / "gh"
-RULES = AlertParams(retrain_after=2)
+RULES = params_with({"monitor": {"alert": {"retrain_after": 2}}}).monitor.alert
 ROOT_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
 

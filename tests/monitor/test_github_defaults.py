@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mlops import monitor
-from mlops.monitor_cli import app
+from mlops.cli import app
+from mlops.monitoring import monitor
 from tests.monitor.conftest import git
 from tests.monitor.test_alert import GH, summary
 
@@ -91,7 +91,8 @@ def test_issues_off_keeps_the_alert_green_with_the_verdict_and_the_setting(
     note = tmp_path / "note.md"
     note.write_text("Retraining did not start: x\n")
     done = CliRunner().invoke(
-        app, ["comment", "--body-file", str(note), "--gh", str(GH), "--params", str(project)]
+        app,
+        ["monitor-comment", "--body-file", str(note), "--gh", str(GH), "--params", str(project)],
     )
     assert done.exit_code == 0 and "Issues are off; not posted" in done.output
 
@@ -158,7 +159,7 @@ def test_the_retrain_command_stays_green_and_writes_the_note(
         raise blocked
 
     monkeypatch.setattr(monitor, "retrain", refuse)
-    monkeypatch.setattr("mlops.monitor_cli._data_end", lambda params: None)
+    monkeypatch.setattr("mlops.monitoring.commands._data_end", lambda params: None)
     output, step_summary = tmp_path / "out", tmp_path / "summary.md"
     env = {"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(step_summary)}
     env |= {"RETRAIN_PUSH_URL": str(remote)}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from mlops.monitor_cli import app
-from mlops.monitor_params import ReplayParams, check_month
+from mlops.cli import app
+from mlops.core.config import check_month
+from tests.conftest import params_with
 
 HOSTILE = "2013-11$(touch pwned)"
 
@@ -27,7 +28,7 @@ def test_anything_else_is_refused_naming_the_value_and_the_form(month):
 
 def test_params_month_is_checked_the_same_way():
     with pytest.raises(ValueError, match=r"replay\.month '2013-1' is not a month"):
-        ReplayParams(month="2013-1")
+        params_with({"monitor": {"replay": {"month": "2013-1"}}})
 
 
 def test_replay_refuses_a_bad_month_before_reading_anything(tmp_path):
@@ -36,8 +37,7 @@ def test_replay_refuses_a_bad_month_before_reading_anything(tmp_path):
     )
     assert result.exit_code == 1
     assert (
-        f"error in `monitor replay`: --month {HOSTILE!r} is not a month: expected YYYY-MM"
-        in result.output
+        f"error in `replay`: --month {HOSTILE!r} is not a month: expected YYYY-MM" in result.output
     )
     assert list(tmp_path.iterdir()) == []
 

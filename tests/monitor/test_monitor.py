@@ -6,15 +6,15 @@ import gzip
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mlops import monitor
-from mlops.monitor_params import MonitorParams, load_config, parse_monitor_params
-from mlops.params import Params, ParamsError, load_params
-from tests.conftest import ROOT, feature, make_table, shift_features, shifted_features
+from mlops.core.config import MonitorParams, Params, ParamsError, load_params
+from mlops.monitoring import monitor
+from tests.conftest import ROOT, feature, make_table, params_with, shift_features, shifted_features
 
 
 def test_sample_is_bounded_uniform_and_stats_are_exact(params, log_factory, tmp_path):
@@ -111,7 +111,7 @@ def _frames(params: Params, model, shift: float = 0.0, rows: int = 1500, seed: i
 
 @pytest.fixture(scope="module")
 def same_and_shifted(params, small_model):
-    rules = MonitorParams(min_rows=100, performance={"min_labelled": 100})
+    rules = monitor_with(min_rows=100, performance={"min_labelled": 100})
     evaluated = {"roc_auc": 0.5, "f1": 0.1}  # well below what the model reaches here
     same = monitor.analyse(*_frames(params, small_model), params.schema, rules, evaluated)
     shifted = monitor.analyse(
@@ -158,7 +158,7 @@ def test_html_is_self_contained(same_and_shifted):
 
 def test_performance_drop_and_thresholds_come_from_params(params, small_model):
     reference, current = _frames(params, small_model)
-    strict = MonitorParams(
+    strict = monitor_with(
         min_rows=100,
         alert_on=["performance"],
         performance={"min_labelled": 100, "max_drop": 0.01, "metrics": ["roc_auc"]},
@@ -167,24 +167,28 @@ def test_performance_drop_and_thresholds_come_from_params(params, small_model):
     assert summary["performance"]["status"] == "degraded"
     assert summary["performance"]["metrics"]["roc_auc"]["degraded"]
     assert summary["verdict"] == "drift"
-    few = MonitorParams(min_rows=100_000)
+    few = monitor_with(min_rows=100_000)
     assert monitor.analyse(reference, current, params.schema, few).summary["verdict"] == (
         "insufficient_data"
     )
 
 
-def test_monitor_params_defaults_and_errors(tmp_path):
-    assert parse_monitor_params(None) == MonitorParams()
+def monitor_with(**changes: Any) -> MonitorParams:
+    return params_with({"monitor": changes}).monitor
+
+
+def test_monitor_params_errors_name_the_key(tmp_path):
     with pytest.raises(ParamsError, match=r"monitor\.drift\.share"):
-        parse_monitor_params({"drift": {"share": 2}})
+        monitor_with(drift={"share": 2})
     with pytest.raises(ParamsError, match=r"monitor\.replay.*YYYY-MM"):
-        parse_monitor_params({"replay": {"month": "november"}})
+        monitor_with(replay={"month": "november"})
     with pytest.raises(ParamsError, match=r"monitor\.nonsense"):
-        parse_monitor_params({"nonsense": 1})
+        monitor_with(nonsense=1)
 
 
 def test_main_writes_report_summary_and_markdown(project, log_factory, params):
-    p, m = load_config(project)
+    p = load_params(project)
+    m = p.monitor
     table = make_table(params, rows=400, seed=7)
     log_factory(table, Path(m.logs) / "predictions.jsonl", labels=Path(m.labels))
     messages = []
@@ -203,9 +207,9 @@ def test_main_writes_report_summary_and_markdown(project, log_factory, params):
 def test_monitor_command_writes_outputs_for_ci(project, log_factory, params, tmp_path):
     from typer.testing import CliRunner
 
-    from mlops.monitor_cli import app
+    from mlops.cli import app
 
-    _, m = load_config(project)
+    m = load_params(project).monitor
     shifted = make_table(params, rows=300, seed=10)
     shift_features(shifted, params, SHIFTED, 0.4)
     log_factory(shifted, Path(m.logs) / "predictions.jsonl")

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from mlops import monitor
-from mlops.monitor_cli import app
-from mlops.monitor_params import AlertParams, load_monitor_params
+from mlops.cli import app
+from mlops.core.config import load_params
+from mlops.monitoring import monitor
 from tests.monitor.test_alert import GH, ROOT_PARAMS, summary
 
 ROOT = ROOT_PARAMS.parent
@@ -51,7 +51,7 @@ def test_site_links_the_latest_report_and_keeps_the_summary(tmp_path):
 
 
 def test_the_issue_links_the_pages_site_else_the_runs_artifact():
-    rules = AlertParams()
+    rules = load_params(ROOT_PARAMS).monitor.alert
     pages = monitor.decide(summary("drift"), None, rules, "https://acme.github.io/ml-template/")
     assert "- report: https://acme.github.io/ml-template/\n" in pages.body
     run = "https://github.com/acme/ml-template/actions/runs/7"
@@ -71,10 +71,12 @@ def test_site_and_pages_off_commands_write_the_job_summary(project, tmp_path):
     step_summary = tmp_path / "step-summary.md"
     env = {**os.environ, "GITHUB_STEP_SUMMARY": str(step_summary)}
     site = tmp_path / "site"
-    done = CliRunner().invoke(app, ["site", "--out", str(site), "--params", str(project)], env=env)
+    done = CliRunner().invoke(
+        app, ["monitor-site", "--out", str(site), "--params", str(project)], env=env
+    )
     assert done.exit_code == 0, done.output
     assert (site / "index.html").exists() and "site built" in step_summary.read_text()
-    off = CliRunner().invoke(app, ["pages-off"], env=env)
+    off = CliRunner().invoke(app, ["monitor-pages-off"], env=env)
     assert off.exit_code == 0, off.output
     assert "`MONITOR_PAGES` to `true`" in step_summary.read_text()
     assert "::notice" in off.output
@@ -135,7 +137,7 @@ def test_retrain_past_the_data_stays_green_changes_nothing_and_tells_the_issue(
     repo, moved = moved_to_the_end
     start = params.prepare.production_start
     blocked_at = _months_later(
-        start, moved + load_monitor_params(repo / "params.yaml").alert.retrain_months
+        start, moved + load_params(repo / "params.yaml").monitor.alert.retrain_months
     )
     remote = tmp_path / "remote.git"
     _git(tmp_path, "init", "-q", "--bare", str(remote))
@@ -167,7 +169,9 @@ def test_retrain_past_the_data_stays_green_changes_nothing_and_tells_the_issue(
     assert not (gh_dir / "pulls.json").exists()
 
     # the workflow's next step: the note goes to the open drift issue
-    posted = CliRunner().invoke(app, ["comment", "--gh", str(GH), "--params", params], env=env)
+    posted = CliRunner().invoke(
+        app, ["monitor-comment", "--gh", str(GH), "--params", params], env=env
+    )
     assert posted.exit_code == 0, posted.output
     [issue] = json.loads((gh_dir / "issues.json").read_text())
     [comment] = issue["comments"]
@@ -176,5 +180,7 @@ def test_retrain_past_the_data_stays_green_changes_nothing_and_tells_the_issue(
 
     # with no open issue, nothing is posted and nothing fails
     shutil.rmtree(gh_dir)
-    quiet = CliRunner().invoke(app, ["comment", "--gh", str(GH), "--params", params], env=env)
+    quiet = CliRunner().invoke(
+        app, ["monitor-comment", "--gh", str(GH), "--params", params], env=env
+    )
     assert quiet.exit_code == 0 and "no open issue" in quiet.output

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from mlops import monitor
-from mlops.monitor_params import MonitorParams
-from mlops.prepare import split
-from mlops.train import train
-from mlops.validate import validate
+from mlops.monitoring import monitor
+from mlops.pipeline.prepare import split
+from mlops.pipeline.train import train
+from mlops.pipeline.validate import validate
+from tests.conftest import params_with
 from tests.monitor.conftest import write_log
 
 pytestmark = [
@@ -36,7 +36,7 @@ def test_production_months_drift_on_weather(windows, params, tmp_path):
     log, labels = tmp_path / "logs" / "predictions.jsonl", tmp_path / "logs" / "labels.jsonl"
     write_log(params, production, probability, log, labels)
 
-    rules = MonitorParams(reference_rows=20_000)
+    rules = params_with({"monitor": {"reference_rows": 20_000}}).monitor
     sample, stats = monitor.sample_log(str(log.parent), schema, rules.current_rows)
     known = monitor.read_labels(str(labels), "request_id", schema.target, sample["request_id"])
     current = monitor.current_frame(sample, known, schema, "request_id")

@@ -12,10 +12,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from mlops import replay
-from mlops.monitor_cli import app
-from mlops.monitor_params import ReplayParams
-from tests.conftest import feature, make_table
+from mlops.cli import app
+from mlops.core.config import ReplayParams
+from mlops.monitoring import replay
+from tests.conftest import feature, make_table, params_with
+
+
+def replay_with(**changes: object) -> ReplayParams:
+    return params_with({"monitor": {"replay": changes}}).monitor.replay
 
 
 class FakeService:
@@ -98,7 +102,7 @@ def test_replay_sends_real_requests_and_writes_labels(params, service, tmp_path)
     assert requests[0].record.keys() == set(params.schema.feature_names)
     labels = tmp_path / "logs" / "labels.jsonl"
     lines: list[str] = []
-    settings = ReplayParams(rate=200, concurrency=3)
+    settings = replay_with(rate=200, concurrency=3)
     result = replay.replay(service.url, requests, settings, labels, target, month, lines.append)
     assert result.sent == len(requests) and result.failed == 0
     sent = dict(service.requests)
@@ -116,7 +120,7 @@ def test_replay_rate_is_bounded(params, service, tmp_path):
     table = _table(params)
     month = table[params.schema.time].dt.strftime("%Y-%m").iloc[0]
     requests = replay.window_records(table, params.schema, month, count=20)
-    settings = ReplayParams(rate=40, concurrency=4)
+    settings = replay_with(rate=40, concurrency=4)
     result = replay.replay(
         service.url, requests, settings, tmp_path / "l.jsonl", params.schema.target
     )
@@ -128,7 +132,7 @@ def test_replay_stops_on_errors_and_without_a_service(params, tmp_path):
     month = table[params.schema.time].dt.strftime("%Y-%m").iloc[0]
     requests = replay.window_records(table, params.schema, month, count=40)
     with FakeService(fail_every=2) as failing:
-        settings = ReplayParams(rate=500, max_errors=3, concurrency=1)
+        settings = replay_with(rate=500, max_errors=3, concurrency=1)
         with pytest.raises(replay.ReplayError, match=r"HTTP 500.*boom"):
             replay.replay(
                 failing.url, requests, settings, tmp_path / "l.jsonl", params.schema.target
@@ -138,7 +142,7 @@ def test_replay_stops_on_errors_and_without_a_service(params, tmp_path):
         url = gone.url
     with pytest.raises(replay.ReplayError, match="make serve"):
         replay.replay(
-            url, requests, ReplayParams(timeout=2), tmp_path / "l.jsonl", params.schema.target
+            url, requests, replay_with(timeout=2), tmp_path / "l.jsonl", params.schema.target
         )
 
 

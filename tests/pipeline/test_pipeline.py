@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops import dataset
+from mlops.yours import dataset
 from tests.bad_inputs import CASES, GENERIC, case_params, fragments
 from tests.conftest import ROOT, write_sample_raw
 

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops import model_io
-from mlops.localserver import HOST, Server, bentoml_command, free_port, running
-from mlops.serving import md5_of
-from mlops.train import train
-from tests.conftest import ROOT, make_table
+from mlops.core import model_io
+from mlops.pipeline.train import train
+from mlops.release.localserver import HOST, Server, bentoml_command, free_port, running
+from mlops.serving.runtime import md5_of
+from tests.conftest import ROOT, make_table, merged
 
 MAX_BATCH = 50
-SERVICE = "mlops.service:ModelService"
+SERVICE = "mlops.serving.service:ModelService"
 
 
 @dataclass
@@ -47,11 +47,10 @@ class Project:
 
 def write_params(root: Path, **serve: Any) -> Path:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["serve"] = {
-        "max_batch_records": MAX_BATCH,
-        "prediction_log": "logs/predictions.jsonl",
-        **serve,
-    }
+    raw["serve"] = merged(
+        raw["serve"],
+        {"max_batch_records": MAX_BATCH, "prediction_log": "logs/predictions.jsonl", **serve},
+    )
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -85,10 +84,11 @@ def project(tmp_path_factory, small_model) -> Iterator[Project]:
         for key, value in project.env.items():
             mp.setenv(key, value)
         mp.chdir(root)
-        from mlops.bento import import_model
-        from mlops.serving import load_config
+        from mlops.core.config import load_params
+        from mlops.serving.bento import import_model
 
-        import_model(*load_config(params_path))
+        loaded = load_params(params_path)
+        import_model(loaded, loaded.serve)
     yield project
 
 
@@ -114,6 +114,6 @@ def server(project: Project) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def example(params) -> dict[str, Any]:
-    from mlops.serving import example_record
+    from mlops.serving.runtime import example_record
 
     return example_record(params.schema)

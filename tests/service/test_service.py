@@ -15,11 +15,11 @@ import httpx
 import pytest
 import skops.io as sio
 
-from mlops import model_io
-from mlops.bento import load_stored_model
-from mlops.localserver import bentoml_command, free_port, stop
-from mlops.params import load_params
-from mlops.serving import ModelMismatchError, load_config, md5_of, read_log
+from mlops.core import model_io
+from mlops.core.config import load_params
+from mlops.release.localserver import bentoml_command, free_port, stop
+from mlops.serving.bento import load_stored_model
+from mlops.serving.runtime import ModelMismatchError, md5_of, read_log
 from tests.conftest import ROOT, service_fields
 from tests.service.conftest import MAX_BATCH, SERVICE, Project, serve
 
@@ -195,7 +195,7 @@ def _start_fails(project: Project, needle: str) -> None:
 
 def test_service_refuses_a_model_that_is_not_the_one_in_dvc_lock(project, tmp_path):
     copy = _copy_project(project, tmp_path)
-    name = load_config(copy.params)[1].name
+    name = load_params(copy.params).serve.name
     (stored,) = (copy.root / "bentoml" / "models").glob(f"{name}/*/model.skops")
     with stored.open("ab") as handle:  # the served file is no longer the one dvc.lock records
         handle.write(b"tampered")
@@ -232,7 +232,8 @@ def test_service_loading_path_refuses_untrusted_types(project, small_model, tmp_
     lock.write_text(
         f"stages:\n  train:\n    outs:\n    - path: models/model.skops\n      md5: {md5_of(evil)}\n"
     )
-    params, serve_params = load_config(project.params)
+    params = load_params(project.params)
+    serve_params = params.serve
     params = params.model_copy(update={"paths": params.paths.model_copy(update={"model": evil})})
     serve_params = serve_params.model_copy(update={"lock": lock})
     tag = f"evil:{md5_of(evil)[:12]}"
@@ -245,7 +246,9 @@ def test_service_loading_path_refuses_untrusted_types(project, small_model, tmp_
 def test_model_tampered_in_the_store_is_refused(project, tmp_path):
     import bentoml
 
-    params, serve_params = load_config(project.params)
+    params = load_params(project.params)
+
+    serve_params = params.serve
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(project.root)
         tag = next(str(m.tag) for m in bentoml.models.list() if m.tag.name == serve_params.name)
@@ -262,7 +265,7 @@ def test_model_tampered_in_the_store_is_refused(project, tmp_path):
 
 # --------------------------------------------------------------------------- smoke test
 def test_smoke_check_passes_against_the_service(server, project, example, params):
-    from mlops.serving_cli import smoke_check
+    from mlops.release.commands import smoke_check
 
     version = md5_of(project.root / "models" / "model.skops")[:12]
     labels = (params.schema.positive_label, params.schema.negative_label)
@@ -273,7 +276,7 @@ def test_smoke_check_passes_against_the_service(server, project, example, params
 
 
 def test_smoke_check_fails_on_the_wrong_model_version(server, example):
-    from mlops.serving_cli import SmokeError, smoke_check
+    from mlops.release.commands import SmokeError, smoke_check
 
     with pytest.raises(SmokeError, match="model_version is 000000000000"):
         smoke_check(server.url, example, "000000000000", say=lambda _: None)

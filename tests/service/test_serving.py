@@ -12,23 +12,22 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from mlops import model_io
-from mlops.params import ParamsError, load_params, parse_params
-from mlops.serving import (
+from mlops.core import model_io
+from mlops.core.config import ParamsError, load_params, parse_params
+from mlops.pipeline.schema import feature_schema
+from mlops.pipeline.train import train
+from mlops.serving.runtime import (
     MicroBatcher,
     ModelMismatchError,
     PredictionLog,
     Predictor,
     example_record,
-    load_config,
     locked_md5,
     md5_of,
     read_log,
     record_model,
     verify_model,
 )
-from mlops.train import train
-from mlops.validation import feature_schema
 from tests.conftest import ROOT, feature, service_fields, signal_features
 from tests.service.conftest import write_params
 
@@ -99,14 +98,14 @@ def test_nullable_features_accept_null_but_are_required(params):
 
 # --------------------------------------------------------------------------- settings
 def test_serve_section_is_read_and_checked(tmp_path):
-    _, serve = load_config(write_params(tmp_path, workers=2, batching=False))
+    serve = load_params(write_params(tmp_path, workers=2, batching=False)).serve
     assert (serve.workers, serve.batching, serve.max_batch_records) == (2, False, 50)
     with pytest.raises(ParamsError, match=r"serve\.workers"):
-        load_config(write_params(tmp_path, workers=0))
+        load_params(write_params(tmp_path, workers=0))
 
 
 def test_params_without_serve_section_use_defaults():
-    _, serve = load_config(ROOT / "params.yaml")
+    serve = load_params(ROOT / "params.yaml").serve
     assert serve.max_batch_records >= 1
 
 
@@ -220,7 +219,7 @@ def test_fast_path_falls_back_to_the_pipeline_for_other_estimators(params):
 
 
 def test_fast_path_that_disagrees_with_the_pipeline_is_refused(params, small_model, monkeypatch):
-    from mlops import fastpath
+    from mlops.serving import fastpath
 
     right = fastpath.CompiledBooster.matrix
     name = signal_features(params)[0]  # the model leans on it: a shift moves predictions
@@ -298,7 +297,7 @@ def test_unwritable_prediction_log_says_what_to_set(tmp_path):
 def test_model_thread_limits_openmp_to_the_configured_threads():
     from threadpoolctl import threadpool_info
 
-    from mlops.serving import model_executor
+    from mlops.serving.runtime import model_executor
 
     with model_executor(1) as executor:
         pools = executor.submit(threadpool_info).result()

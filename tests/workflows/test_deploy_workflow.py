@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.params import load_params
+from mlops.core.config import load_params
 from tests.conftest import ROOT
 from tests.workflows.act import (
     ACT,

@@ -31,8 +31,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlops import model_io
-from mlops.params import load_params
+from mlops.core import model_io
+from mlops.core.config import load_params
 from tests.monitor.conftest import write_log
 from tests.workflows.act import (
     ACT,

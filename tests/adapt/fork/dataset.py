@@ -1,6 +1,6 @@
 """FIXME::REQUIRED: everything specific to the data set lives in this module.
 
-An example fork's version of ``src/mlops/dataset.py`` (used by ``tests/adapt``): a customer
+An example fork's version of ``src/mlops/yours/dataset.py`` (used by ``tests/adapt``): a customer
 churn table, one CSV file per snapshot of the customer base. The task: predict whether a
 customer cancels within the month after the snapshot.
 
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from mlops.errors import DataFetchError
-from mlops.validation import check_frame, read_raw_csv
+from mlops.core.errors import DataFetchError
+from mlops.pipeline.schema import check_frame, read_raw_csv
 
 CUSTOMERS = "customers.csv"
 

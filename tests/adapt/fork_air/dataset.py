@@ -1,6 +1,6 @@
 """FIXME::REQUIRED: everything specific to the data set lives in this module.
 
-A second example fork's version of ``src/mlops/dataset.py`` (used by ``tests/adapt``):
+A second example fork's version of ``src/mlops/yours/dataset.py`` (used by ``tests/adapt``):
 hourly air-quality readings of two city stations over 2021-2022, one CSV file per station.
 The task: predict whether the particulate level of the next hour is above the city's limit.
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
-from mlops.errors import DataFetchError
-from mlops.validation import check_frame, read_raw_csv
+from mlops.core.errors import DataFetchError
+from mlops.pipeline.schema import check_frame, read_raw_csv
 
 STATIONS = ["north", "harbour"]
 PM25_LIMIT = 25.0  # µg/m³ in the next hour above which the air counts as polluted

@@ -1,0 +1,327 @@
+"""The one way to read ``params.yaml``: every section typed, one loader, clear errors.
+
+``params.yaml`` holds the only set of values: no setting has a default in code (a
+``FeatureSpec``'s optional keys aside), so what the file says is what runs, for the
+pipeline, the service and the monitor alike. Nothing here touches the file system at import
+time; call :func:`load_params`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mlops.core.errors import UserError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureSpec(_Section):
+    """One input column of the model, as declared in ``schema.features``."""
+
+    type: Literal["category", "float", "int"]
+    values: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+    max_missing: float = Field(default=0.0, ge=0.0, le=1.0)
+    example: str | float | None = None  # shown in the service's API docs (OpenAPI)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureSpec:
+        if self.values is not None and self.type != "category":
+            raise ValueError("'values' is only allowed for type 'category'")
+        if self.type == "category" and (self.min is not None or self.max is not None):
+            raise ValueError("'min'/'max' are not allowed for type 'category'")
+        if self.max_missing > 0 and not self.nullable:
+            raise ValueError("'max_missing' > 0 needs 'nullable: true'")
+        if self.example is not None and self.type != "category":
+            low, high = self.min, self.max
+            if isinstance(self.example, str):
+                raise ValueError(f"'example' must be a number for type '{self.type}'")
+            if (low is not None and self.example < low) or (
+                high is not None and self.example > high
+            ):
+                raise ValueError(f"'example' {self.example} is outside [{low}, {high}]")
+        return self
+
+
+class SchemaParams(_Section):
+    target: str
+    time: str
+    positive_label: str = "positive"
+    negative_label: str = "negative"
+    features: dict[str, FeatureSpec]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [name for name, spec in self.features.items() if spec.type == "category"]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [name for name, spec in self.features.items() if spec.type != "category"]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.features)
+
+
+class PathsParams(_Section):
+    raw: Path
+    dataset: Path
+    split: Path
+    model: Path
+    validation: Path
+    metrics: Path
+    plots: Path
+    figures: Path
+    report: Path
+
+
+class ValidateParams(_Section):
+    min_rows: int = Field(ge=1)
+    max_unlabelled: float = Field(ge=0.0, le=1.0)
+    min_target_rate: float = Field(ge=0.0, le=1.0)
+    max_target_rate: float = Field(ge=0.0, le=1.0)
+
+
+class PrepareParams(_Section):
+    train_start: date
+    test_start: date
+    production_start: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PrepareParams:
+        if not self.train_start < self.test_start <= self.production_start:
+            raise ValueError(
+                "windows must be ordered: train_start < test_start <= production_start, got "
+                f"{self.train_start} / {self.test_start} / {self.production_start}"
+            )
+        return self
+
+
+class TrainParams(_Section):
+    model_config = ConfigDict(extra="allow", frozen=True)  # one mapping per estimator
+
+    seed: int
+    estimator: str
+    threads: int = Field(ge=1, le=256)  # OpenMP threads of the fit, whatever the host has
+
+    def hyperparameters(self, estimator: str | None = None) -> dict[str, Any]:
+        """Hyper-parameters of ``estimator`` (default: the selected one); {} if none given."""
+        name = estimator or self.estimator
+        value = (self.model_extra or {}).get(name) or {}
+        if not isinstance(value, dict):
+            raise ParamsError(f"train.{name} must be a mapping of hyper-parameters, got {value!r}")
+        return dict(value)
+
+
+class EvaluateParams(_Section):
+    threshold: float = Field(gt=0.0, lt=1.0)
+    calibration_bins: int = Field(ge=2)
+    importance_repeats: int = Field(ge=1)
+    importance_sample: int = Field(ge=100)
+    curve_points: int = Field(ge=10)
+
+
+class GateParams(_Section):
+    metric: str
+    max_drop: float = Field(ge=0.0)
+    floor: float | None = None
+    significant: float = Field(ge=0.0)
+    override_label: str = Field(min_length=1)
+
+
+class ReportParams(_Section):
+    psi_threshold: float = Field(gt=0.0)
+    max_chars: int = Field(ge=1000, le=65_536)
+
+
+# Evidently 0.7 drift methods this template documents (any name Evidently knows works).
+# Distance methods (wasserstein, jensenshannon, psi, hellinger, ...) flag drift when the
+# score is >= threshold; p-value tests (ks, chisquare, z, ...) when it is < threshold.
+
+
+class DriftParams(_Section):
+    num_method: str  # numeric features, e.g. wasserstein (normed Wasserstein distance)
+    cat_method: str  # categorical features, e.g. jensenshannon (Jensen-Shannon distance)
+    num_threshold: float = Field(gt=0.0)
+    cat_threshold: float = Field(gt=0.0)
+    per_feature_threshold: dict[str, float]
+    # data drift = at least this share of the features drifted
+    share: float = Field(gt=0.0, le=1.0)
+    # prediction drift: distribution of the predicted probability (and of the labels)
+    prediction_method: str
+    prediction_threshold: float = Field(gt=0.0)
+
+
+class PerformanceParams(_Section):
+    # metrics compared with the model's evaluation (paths.metrics), once late labels exist
+    metrics: list[Literal["roc_auc", "f1", "precision", "recall", "accuracy"]]
+    max_drop: float = Field(ge=0.0)  # degraded = current < evaluated - max_drop
+    min_labelled: int = Field(ge=1)  # fewer labelled predictions: not judged
+
+
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+def check_month(value: str, name: str = "month") -> str:
+    """``value`` if it is a month ``YYYY-MM``, else a ValueError naming it and the form.
+
+    The month may come from a workflow's dispatch input: nothing else gets through."""
+    if not _MONTH.fullmatch(value):
+        raise ValueError(f"{name} {value!r} is not a month: expected YYYY-MM, e.g. 2013-11")
+    return value
+
+
+class ReplayParams(_Section):
+    # the window replayed as production traffic: one month `YYYY-MM`, or null = chosen from
+    # the run date among the months after the training window (each day the next month)
+    month: str | None
+    requests: int = Field(ge=1, le=1_000_000)  # records sent (sampled)
+    rate: float = Field(gt=0.0)  # requests per second, at most
+    concurrency: int = Field(ge=1, le=64)  # requests in flight
+    timeout: float = Field(gt=0.0)  # seconds per request
+    max_errors: int = Field(ge=0)  # stop when more requests than this failed
+    seed: int
+
+    @model_validator(mode="after")
+    def _month(self) -> ReplayParams:
+        if self.month is not None:
+            check_month(self.month, "replay.month")
+        return self
+
+
+class AlertParams(_Section):
+    label: str = Field(min_length=1)  # the one open issue carries this label
+    title: str = Field(min_length=1)
+    retrain_after: int = Field(ge=1)  # consecutive drifted runs that start retraining
+    retrain_months: int = Field(ge=1, le=24)  # how far the training window moves
+    retrain_branch: str = Field(min_length=1)  # one PR
+
+
+class MonitorParams(_Section):
+    # prediction logs: a .jsonl file, a folder of *.jsonl[.gz] files, or any fsspec URL
+    # (s3://bucket/logs/, gs://..., a DVC remote's path); the service writes serve.prediction_log
+    logs: str
+    # late labels: JSON lines {"<key>": ..., "<schema.target>": 0/1}; missing file = none yet
+    labels: str
+    key: str  # joins labels to predictions
+    out: Path  # report.html, summary.json, summary.md (not in git)
+    site: Path  # the GitHub Pages site: index.html + latest report
+    reference_rows: int = Field(ge=100)  # training-window rows sampled
+    current_rows: int = Field(ge=100)  # logged predictions sampled (reservoir)
+    min_rows: int = Field(ge=1)  # fewer logged predictions: "insufficient data"
+    block_bytes: int = Field(ge=1 << 16)  # bytes parsed per log chunk
+    seed: int
+    # what turns the verdict to "drift"
+    alert_on: list[Literal["data_drift", "prediction_drift", "performance"]]
+    drift: DriftParams
+    performance: PerformanceParams
+    replay: ReplayParams
+    alert: AlertParams
+
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+
+
+class ServeParams(_Section):
+    name: str  # BentoML model, service and bento name
+    lock: Path  # where the model's hash is recorded (stages.*.outs)
+    max_batch_records: int = Field(ge=1, le=100_000)  # records per request
+    workers: int = Field(ge=1, le=64)  # server processes
+    batching: bool  # merge concurrent single-record requests into one model call
+    max_batch_size: int = Field(ge=1, le=10_000)  # rows per merged model call
+    model_threads: int = Field(ge=1, le=64)  # OpenMP threads per worker's model
+    access_log: bool  # one log line per request (probes and /metrics never logged)
+    timeout: int = Field(ge=1)  # seconds per request
+    max_concurrency: int = Field(ge=1)  # requests in flight per worker
+    prediction_log: Path  # JSON lines, one per prediction
+    port: int = Field(ge=1, le=65535)
+
+    @field_validator("name")
+    @classmethod
+    def _tag_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid BentoML name: use lowercase letters, digits, "
+                "'.', '_' and '-' (at most 63 characters)"
+            )
+        return value
+
+
+class Params(_Section):
+    paths: PathsParams
+    schema_: SchemaParams = Field(alias="schema")
+    validate_: ValidateParams = Field(alias="validate")
+    prepare: PrepareParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    gate: GateParams
+    report: ReportParams
+    serve: ServeParams
+    monitor: MonitorParams
+
+    @property
+    def schema(self) -> SchemaParams:  # type: ignore[override]
+        return self.schema_
+
+    @property
+    def validation(self) -> ValidateParams:
+        return self.validate_
+
+
+class ParamsError(UserError, ValueError):
+    """params.yaml is missing, unreadable or does not match what the pipeline expects."""
+
+
+def params_error(exc: ValidationError, source: str, prefix: str = "") -> ParamsError:
+    """One ParamsError naming every bad key (``prefix``: the section a sub-model reads)."""
+    problems = "\n".join(
+        f"  - {prefix}{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+        for err in exc.errors()
+    )
+    return ParamsError(
+        f"{source} does not match the expected parameters:\n{problems}\n"
+        "Fix these keys (see the comments in params.yaml for what each one means)."
+    )
+
+
+def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
+    """Build typed params from an already-parsed mapping."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise params_error(exc, source) from None
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Read and check ``params.yaml``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(
+            f"{path} not found: run from the repository root or pass --params PATH"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path} must hold a mapping of sections, got {type(raw).__name__}")
+    return parse_params(raw, source=str(path))

@@ -1,0 +1,120 @@
+"""Commands of the pull-request report: ``report`` writes it, ``gate`` decides whether the
+branch may merge, ``gate-label`` whether a label event can change that decision."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from mlops.core.cli import DEFAULT_PARAMS, ParamsOption, command, new_app
+from mlops.core.config import load_params
+from mlops.core.github import set_output
+
+app = new_app("The pull-request report and its gate.")
+
+
+BaseOption = Annotated[
+    str, typer.Option("--base", help="base branch or revision (origin/<base> is preferred)")
+]
+OutcomeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pipeline-outcome",
+        envvar="PIPELINE_OUTCOME",
+        help="outcome of the CI step that ran `make repro` (success, failure, ...); without "
+        "it, the record `make repro` wrote decides",
+    ),
+]
+
+
+@command(app)
+def report(
+    base: BaseOption = "main",
+    pipeline_outcome: OutcomeOption = None,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Write the pull-request report (paths.report/report.md) against the base branch."""
+    import yaml
+
+    from mlops.report import build as stage
+
+    p = load_params(params)
+    stage.main(p, yaml.safe_load(params.read_text()), base, pipeline_outcome, params)
+
+
+@command(app)
+def gate(
+    base: BaseOption = "main",
+    pipeline_outcome: OutcomeOption = None,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Fail (exit 1) when the pipeline failed, the primary metric regressed against the base
+    branch, or the branch changes the gate's rules, unless the PR has the override label.
+    The rules and the label come from the base branch's params.yaml."""
+    import yaml
+
+    from mlops.pipeline.repro import RECORD_FILE
+    from mlops.report import build as stage
+
+    p = load_params(params)
+    inputs = stage.collect(
+        p,
+        yaml.safe_load(params.read_text()),
+        base,
+        p.paths.report / RECORD_FILE,
+        pipeline_outcome,
+        params,
+    )
+    result, rules = inputs.gate, inputs.gate_rules
+    if rules.warning:
+        print(f"gate: warning: {rules.warning}", file=sys.stderr)
+    if result.passed:
+        print(f"gate: {result.message()}: {result.metric} {result.head:.4f} ({result.verdict})")
+    elif result.overridden:
+        print(f"gate: {result.message()}; passing because the PR has the override label")
+    else:
+        print(f"gate: {result.message()}", file=sys.stderr)
+        if inputs.failure is not None:
+            print(
+                "gate: fix the pipeline (see the report): no label overrides a failed run",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"gate: to merge anyway, a reviewer adds the label '{rules.rules.override_label}'",
+                file=sys.stderr,
+            )
+        raise typer.Exit(1)
+
+
+@command(app, "gate-label")
+def gate_label(
+    label: Annotated[
+        str,
+        typer.Option("--label", envvar="LABEL", help="the label a labeled/unlabeled event names"),
+    ],
+    base: BaseOption = "main",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Whether a label event can change the gate's verdict: only the base branch's override
+    label can. Writes gate=true|false to $GITHUB_OUTPUT, so pr.yml re-runs only the gate
+    and the comment for that label, and nothing for any other."""
+    import yaml
+
+    from mlops.core import github
+    from mlops.report import build as stage
+
+    text = github.read_at(github.resolve(base), params)
+    base_params = yaml.safe_load(text) if text else None
+    rules = stage.gate_rules(load_params(params).gate, base_params, base).rules
+    affects = label == rules.override_label
+    if affects:
+        print(f"gate-label: '{label}' is the override label on {base}: the gate runs again")
+    else:
+        print(
+            f"gate-label: '{label}' is not the override label on {base} "
+            f"('{rules.override_label}'): the gate's verdict cannot change, nothing to do"
+        )
+    set_output("gate", affects)

@@ -33,8 +33,9 @@ def pinned_data_md5(dvc_file: Path = ROOT / "data.dvc") -> str | None:
 
 
 def is_default_data() -> bool:
-    """Whether this repository holds the embedded default data: data.dvc pins the hash that
-    src/mlops/yours/dataset.py records for its embedded copy (a fork's module records none)."""
+    """Whether this repository holds the embedded default data: data.dvc pins the hash
+    that src/mlops/yours/dataset.py records for its embedded copy (a fork's module records
+    none)."""
     embedded = getattr(dataset, "EMBEDDED_DATA_MD5", None)
     return embedded is not None and embedded == pinned_data_md5()
 

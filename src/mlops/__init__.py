@@ -1,3 +1,3 @@
-"""ML CI/CD template package: pipeline stages, reports and (later) serving and monitoring."""
+"""ML CI/CD template package: the fork's code in yours/, the machinery in one folder per area."""
 
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
-"""The command line: ``mlops <command>`` (``python -m mlops``), the one surface the Makefile
-and the workflows call. Each area declares its commands in its own ``commands.py``
+"""The command line: ``mlops <command>`` (or ``python -m mlops``), the one surface the
+Makefile and the workflows call. Each area declares its commands in its own ``commands.py``
 (:mod:`mlops.core.cli` says how); this module only mounts them, under the names CI runs.
 """
 

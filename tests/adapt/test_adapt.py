@@ -303,7 +303,8 @@ def test_the_monitor_judges_a_log_of_the_new_production_window(adapted):
         for r in requests:
             labels.write(json.dumps({"request_id": r.request_id, schema.target: r.label}) + "\n")
 
-    mlops(adapted, "monitor", "--logs", "logs/predictions.jsonl", "--labels", "logs/labels.jsonl")
+    logs = ("--logs", "logs/predictions.jsonl", "--labels", "logs/labels.jsonl")
+    mlops(adapted, "monitor", *logs)
     summary = json.loads((adapted / "monitor-report/summary.json").read_text())
     assert list(summary["data_drift"]["features"]) == FEATURES
     drifted = set(summary["data_drift"]["drifted_features"])

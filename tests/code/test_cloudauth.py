@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from mlops.tooling.cloudauth import AWS_AUDIENCE, AZURE_AUDIENCE, CloudAuthError, configure, plan
+from mlops.tooling import cloudauth
+from mlops.tooling.cloudauth import AWS_AUDIENCE, AZURE_AUDIENCE, CloudAuthError
 
 BEARER = "request-token-123"
 PROVIDER = "projects/123/locations/global/workloadIdentityPools/gh/providers/repo"
@@ -68,7 +69,7 @@ def _exported(env: dict[str, str]) -> dict[str, str]:
 
 def test_nothing_configured_says_which_variables_turn_it_on(tmp_path):
     env = _job_env(tmp_path, "http://127.0.0.1:9/unused", DVC_AWS_ROLE_ARN="")
-    message = configure(env)
+    message = cloudauth.configure(env)
     assert "DVC_AWS_ROLE_ARN" in message and "DVC_AZURE_CLIENT_ID" in message
     assert Path(env["GITHUB_ENV"]).read_text() == ""
 
@@ -77,7 +78,7 @@ def test_aws_role_exports_web_identity_variables(tmp_path, token_server):
     url, audiences = token_server
     role = "arn:aws:iam::111122223333:role/dvc-read"
     env = _job_env(tmp_path, url, DVC_AWS_ROLE_ARN=role)
-    message = configure(env)
+    message = cloudauth.configure(env)
     assert "aws" in message
     assert audiences == [AWS_AUDIENCE]
     exported = _exported(env)
@@ -96,7 +97,7 @@ def test_gcp_writes_an_external_account_credential_file(tmp_path, token_server):
         DVC_GCP_WORKLOAD_PROVIDER=PROVIDER,
         DVC_GCP_SERVICE_ACCOUNT="dvc@proj.iam.gserviceaccount.com",
     )
-    configure(env)
+    cloudauth.configure(env)
     assert audiences == [f"https://iam.googleapis.com/{PROVIDER}"]
     credentials = json.loads(Path(_exported(env)["GOOGLE_APPLICATION_CREDENTIALS"]).read_text())
     assert credentials["type"] == "external_account"
@@ -118,7 +119,7 @@ def test_azure_and_aws_together(tmp_path, token_server):
         DVC_AZURE_CLIENT_ID="client",
         DVC_AZURE_TENANT_ID="tenant",
     )
-    configure(env)
+    cloudauth.configure(env)
     assert audiences == [AWS_AUDIENCE, AZURE_AUDIENCE]
     exported = _exported(env)
     assert exported["AZURE_CLIENT_ID"] == "client"
@@ -135,14 +136,14 @@ def test_azure_and_aws_together(tmp_path, token_server):
 )
 def test_half_configured_cloud_names_the_missing_variable(variables, missing):
     with pytest.raises(CloudAuthError, match=missing):
-        plan(variables)
+        cloudauth.plan(variables)
 
 
 def test_no_id_token_is_a_warning_not_a_red_run(tmp_path):
     """A fork's pull request gets no OIDC token: the pipeline recomputes instead."""
     env = _job_env(tmp_path, "", DVC_AWS_ROLE_ARN="arn:aws:iam::1:role/r")
     env.pop("ACTIONS_ID_TOKEN_REQUEST_URL")
-    message = configure(env)
+    message = cloudauth.configure(env)
     assert message.startswith("warning:") and "id-token: write" in message
     assert Path(env["GITHUB_ENV"]).read_text() == ""
 
@@ -152,4 +153,4 @@ def test_rejected_token_request_is_an_error_not_a_traceback(tmp_path, token_serv
     env = _job_env(tmp_path, url, DVC_AWS_ROLE_ARN="arn:aws:iam::1:role/r")
     env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "wrong"
     with pytest.raises(CloudAuthError, match="OIDC token request failed"):
-        configure(env)
+        cloudauth.configure(env)

@@ -24,14 +24,14 @@ def test_workspace_data_is_what_data_dvc_pins(real_raw_dir):
 
 
 def test_embedded_data_hash_is_what_data_dvc_pins():
-    """src/mlops/yours/dataset.py's EMBEDDED_DATA_MD5 decides whether the default_data tests run;
-    a stale value would skip them silently."""
+    """src/mlops/yours/dataset.py's EMBEDDED_DATA_MD5 decides whether the default_data tests
+    run; a stale value would skip them silently."""
     embedded = getattr(dataset, "EMBEDDED_DATA_MD5", None)
     if embedded is None:
         pytest.skip("this dataset.py has no embedded copy (a fork): no default_data tests run")
     assert is_default_data(), (
-        f"src/mlops/yours/dataset.py records EMBEDDED_DATA_MD5 = {embedded!r}, but data.dvc pins "
-        f"{pinned_data_md5()!r}: update the constant if the embedded copy changed, or delete "
+        f"src/mlops/yours/dataset.py records EMBEDDED_DATA_MD5 = {embedded!r}, but data.dvc "
+        f"pins {pinned_data_md5()!r}: update the constant if the embedded copy changed, or delete "
         "it if this repository uses other data (the default_data tests are then skipped)"
     )
 

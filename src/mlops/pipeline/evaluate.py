@@ -68,23 +68,9 @@ def _thin(curve: pd.DataFrame, points: int) -> pd.DataFrame:
     return curve.iloc[keep].reset_index(drop=True)
 
 
-def evaluate(
-    model: Pipeline,
-    test: pd.DataFrame,
-    schema: SchemaParams,
-    params: EvaluateParams,
-    seed: int,
-    train_rows: int | None = None,
-) -> Evaluation:
-    """Score ``model`` on ``test``: metrics at ``params.threshold`` and every plot's data."""
-    features, target = features_and_target(test, schema)
-    if len(np.unique(target)) < 2:
-        raise ValueError(
-            f"the test window holds only one class of '{schema.target}', so ROC AUC and the "
-            "other metrics are undefined: widen prepare.test_start..production_start"
-        )
-    probability = model.predict_proba(features)[:, 1]
-    predicted = (probability >= params.threshold).astype(int)
+def _metrics(target: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The scalar metrics at ``threshold``, the confusion counts and the class rates."""
+    predicted = (probability >= threshold).astype(int)
     tn, fp, fn, tp = confusion_matrix(target, predicted, labels=[0, 1]).ravel()
     metrics: dict[str, Any] = {
         "roc_auc": roc_auc_score(target, probability),
@@ -95,14 +81,19 @@ def evaluate(
         "accuracy": accuracy_score(target, predicted),
         "log_loss": log_loss(target, probability, labels=[0, 1]),
         "brier": brier_score_loss(target, probability),
-        "threshold": params.threshold,
+        "threshold": threshold,
         "positive_rate": float(target.mean()),
         "predicted_positive_rate": float(predicted.mean()),
     }
     metrics = {k: round(float(v), _DIGITS) for k, v in metrics.items()}
     metrics["confusion"] = {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
-    metrics["rows"] = {"test": len(test)} | ({"train": train_rows} if train_rows else {})
+    return metrics
 
+
+def _curves(
+    target: np.ndarray, probability: np.ndarray, params: EvaluateParams
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The ROC and precision-recall curves (thinned) and the calibration curve."""
     fpr, tpr, roc_thresholds = roc_curve(target, probability)
     roc = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": roc_thresholds})
     precision, recall, pr_thresholds = precision_recall_curve(target, probability)
@@ -113,7 +104,17 @@ def evaluate(
         target, probability, n_bins=params.calibration_bins, strategy="quantile"
     )
     calibration = pd.DataFrame({"mean_predicted": mean_predicted, "observed_rate": observed})
+    return (
+        _thin(roc, params.curve_points).round(_DIGITS),
+        _thin(prc, params.curve_points).round(_DIGITS),
+        calibration.round(_DIGITS),
+    )
 
+
+def _importance(
+    model: Pipeline, test: pd.DataFrame, schema: SchemaParams, params: EvaluateParams, seed: int
+) -> pd.DataFrame:
+    """Permutation importance (drop in ROC AUC) with its spread, on a seeded sample."""
     sample = test.sample(n=min(params.importance_sample, len(test)), random_state=seed)
     sample_x, sample_y = features_and_target(sample, schema)
     result = permutation_importance(
@@ -132,13 +133,35 @@ def evaluate(
             "std": result.importances_std,
         }
     ).sort_values("importance", ascending=False, kind="stable", ignore_index=True)
+    return importance.round(_DIGITS)
 
+
+def evaluate(
+    model: Pipeline,
+    test: pd.DataFrame,
+    schema: SchemaParams,
+    params: EvaluateParams,
+    seed: int,
+    train_rows: int | None = None,
+) -> Evaluation:
+    """Score ``model`` on ``test``: metrics at ``params.threshold`` and every plot's data."""
+    features, target = features_and_target(test, schema)
+    if len(np.unique(target)) < 2:
+        raise ValueError(
+            f"the test window holds only one class of '{schema.target}', so ROC AUC and the "
+            "other metrics are undefined: widen prepare.test_start..production_start"
+        )
+    probability = model.predict_proba(features)[:, 1]
+    metrics = _metrics(target, probability, params.threshold)
+    metrics["rows"] = {"test": len(test)} | ({"train": train_rows} if train_rows else {})
+    roc, prc, calibration = _curves(target, probability, params)
+    predicted = (probability >= params.threshold).astype(int)
     return Evaluation(
         metrics=metrics,
-        roc=_thin(roc, params.curve_points).round(_DIGITS),
-        prc=_thin(prc, params.curve_points).round(_DIGITS),
-        calibration=calibration.round(_DIGITS),
-        importance=importance.round(_DIGITS),
+        roc=roc,
+        prc=prc,
+        calibration=calibration,
+        importance=_importance(model, test, schema, params, seed),
         confusion=pd.DataFrame({"actual": target.astype(int), "predicted": predicted}),
     )
 

@@ -1,9 +1,9 @@
-"""Schema checks shared by the pipeline and (later) the service.
+"""Schema checks shared by the validate stage and the data-set loader (src/mlops/yours/).
 
 The modelling table's schema is declared once, in the ``schema`` section of ``params.yaml``;
-:func:`table_schema` turns it into a pandera schema. :func:`check_frame` runs any pandera
-schema and turns its findings into :class:`~mlops.core.errors.Failure` rows that name the column,
-the rule and how many rows broke it.
+:func:`table_schema` turns it into a pandera schema. :func:`check_frame` runs any
+pandera schema and turns its findings into :class:`~mlops.core.errors.Failure` rows that
+name the column, the rule and how many rows broke it.
 """
 
 from __future__ import annotations

@@ -56,70 +56,89 @@ class Plan:
     credential_file: dict | None = None  # GCP: written next to the token, path exported
 
 
+def _value(env: dict[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _both(first: tuple[str, str], second: tuple[str, str], message: str) -> bool:
+    """Whether a cloud is configured: both variables set (True), neither (False); one
+    alone is an error that names the missing one."""
+    (first_name, first_value), (second_name, second_value) = first, second
+    if not (first_value or second_value):
+        return False
+    if not (first_value and second_value):
+        only = first_name if first_value else second_name
+        raise CloudAuthError(f"{message}; only {only} is set")
+    return True
+
+
+def _aws(env: dict[str, str]) -> Plan | None:
+    role = _value(env, "DVC_AWS_ROLE_ARN")
+    if not role:
+        return None
+    return Plan(
+        "aws",
+        AWS_AUDIENCE,
+        {
+            "AWS_ROLE_ARN": role,
+            "AWS_WEB_IDENTITY_TOKEN_FILE": "{token}",
+            "AWS_ROLE_SESSION_NAME": "github-actions-dvc",
+        },
+    )
+
+
+def _gcp(env: dict[str, str]) -> Plan | None:
+    provider = _value(env, "DVC_GCP_WORKLOAD_PROVIDER")
+    account = _value(env, "DVC_GCP_SERVICE_ACCOUNT")
+    if not _both(
+        ("DVC_GCP_WORKLOAD_PROVIDER", provider),
+        ("DVC_GCP_SERVICE_ACCOUNT", account),
+        "Google Cloud needs both repository variables DVC_GCP_WORKLOAD_PROVIDER "
+        "(projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/"
+        "<provider>) and DVC_GCP_SERVICE_ACCOUNT (name@project.iam.gserviceaccount.com)",
+    ):
+        return None
+    return Plan(
+        "gcp",
+        f"https://iam.googleapis.com/{provider}",
+        {"GOOGLE_APPLICATION_CREDENTIALS": "{credentials}"},
+        credential_file={
+            "type": "external_account",
+            "audience": f"//iam.googleapis.com/{provider}",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": "https://sts.googleapis.com/v1/token",
+            "service_account_impersonation_url": (
+                "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
+                f"{account}:generateAccessToken"
+            ),
+            "credential_source": {"file": "{token}"},
+        },
+    )
+
+
+def _azure(env: dict[str, str]) -> Plan | None:
+    client, tenant = _value(env, "DVC_AZURE_CLIENT_ID"), _value(env, "DVC_AZURE_TENANT_ID")
+    if not _both(
+        ("DVC_AZURE_CLIENT_ID", client),
+        ("DVC_AZURE_TENANT_ID", tenant),
+        "Azure needs both repository variables DVC_AZURE_CLIENT_ID and DVC_AZURE_TENANT_ID "
+        "(the app registration with a federated credential for this repository)",
+    ):
+        return None
+    return Plan(
+        "azure",
+        AZURE_AUDIENCE,
+        {
+            "AZURE_CLIENT_ID": client,
+            "AZURE_TENANT_ID": tenant,
+            "AZURE_FEDERATED_TOKEN_FILE": "{token}",
+        },
+    )
+
+
 def plan(env: dict[str, str]) -> list[Plan]:
     """The clouds the ``DVC_*`` variables in ``env`` configure (empty values count as unset)."""
-    get = lambda name: env.get(name, "").strip()  # noqa: E731
-    plans: list[Plan] = []
-    if get("DVC_AWS_ROLE_ARN"):
-        plans.append(
-            Plan(
-                "aws",
-                AWS_AUDIENCE,
-                {
-                    "AWS_ROLE_ARN": get("DVC_AWS_ROLE_ARN"),
-                    "AWS_WEB_IDENTITY_TOKEN_FILE": "{token}",
-                    "AWS_ROLE_SESSION_NAME": "github-actions-dvc",
-                },
-            )
-        )
-    provider, account = get("DVC_GCP_WORKLOAD_PROVIDER"), get("DVC_GCP_SERVICE_ACCOUNT")
-    if provider or account:
-        if not (provider and account):
-            raise CloudAuthError(
-                "Google Cloud needs both repository variables DVC_GCP_WORKLOAD_PROVIDER "
-                "(projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/"
-                "<provider>) and DVC_GCP_SERVICE_ACCOUNT (name@project.iam.gserviceaccount.com); "
-                f"only {'DVC_GCP_WORKLOAD_PROVIDER' if provider else 'DVC_GCP_SERVICE_ACCOUNT'} "
-                "is set"
-            )
-        plans.append(
-            Plan(
-                "gcp",
-                f"https://iam.googleapis.com/{provider}",
-                {"GOOGLE_APPLICATION_CREDENTIALS": "{credentials}"},
-                credential_file={
-                    "type": "external_account",
-                    "audience": f"//iam.googleapis.com/{provider}",
-                    "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-                    "token_url": "https://sts.googleapis.com/v1/token",
-                    "service_account_impersonation_url": (
-                        "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
-                        f"{account}:generateAccessToken"
-                    ),
-                    "credential_source": {"file": "{token}"},
-                },
-            )
-        )
-    client, tenant = get("DVC_AZURE_CLIENT_ID"), get("DVC_AZURE_TENANT_ID")
-    if client or tenant:
-        if not (client and tenant):
-            raise CloudAuthError(
-                "Azure needs both repository variables DVC_AZURE_CLIENT_ID and "
-                "DVC_AZURE_TENANT_ID (the app registration with a federated credential for "
-                "this repository)"
-            )
-        plans.append(
-            Plan(
-                "azure",
-                AZURE_AUDIENCE,
-                {
-                    "AZURE_CLIENT_ID": client,
-                    "AZURE_TENANT_ID": tenant,
-                    "AZURE_FEDERATED_TOKEN_FILE": "{token}",
-                },
-            )
-        )
-    return plans
+    return [found for cloud in (_aws, _gcp, _azure) if (found := cloud(env)) is not None]
 
 
 def request_token(audience: str, env: dict[str, str]) -> str:

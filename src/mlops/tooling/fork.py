@@ -37,6 +37,7 @@ import typer
 
 from mlops.core.cli import command, new_app
 from mlops.core.errors import UserError
+from mlops.core.github import git
 
 # Spelled in parts so that the rename, which rewrites every other spelling of the template's
 # name, leaves these alone: a renamed fork still knows what it was renamed from.
@@ -173,10 +174,6 @@ def plan(files: Mapping[str, str], names: Names) -> Plan:
 # --- the parts that touch the repository ----------------------------------------------------
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-
-
 def _locked_names(root: Path) -> set[str]:
     lock = root / "uv.lock"
     if not lock.exists():
@@ -193,7 +190,7 @@ def _importable(name: str) -> bool:
 
 
 def _text_files(root: Path) -> dict[str, str]:
-    listed = _git(root, "ls-files", "-z")
+    listed = git("ls-files", "-z", cwd=root)
     if listed.returncode:
         raise ForkError(
             f"{root} is not a git checkout (git ls-files: {listed.stderr.strip()}): the rename "
@@ -234,7 +231,7 @@ def preflight(root: Path, names: Names, force: bool) -> None:
             "to import (the tests import from the repository root): pick another name"
         )
     check_names(names, _locked_names(root), _importable)
-    status = _git(root, "status", "--porcelain")
+    status = git("status", "--porcelain", cwd=root)
     if status.returncode:
         raise ForkError(f"{root} is not a git checkout ({status.stderr.strip()})")
     if status.stdout.strip() and not force:
@@ -268,7 +265,7 @@ def apply(root: Path, result: Plan) -> None:
     for path, (text, _) in result.edits.items():
         (root / path).write_text(text, encoding="utf-8")
     for old, new in result.moves:
-        moved = _git(root, "mv", old, new)
+        moved = git("mv", old, new, cwd=root)
         if moved.returncode:
             raise ForkError(f"git mv {old} {new} failed: {moved.stderr.strip()}")
         stale = root / old

@@ -1,7 +1,7 @@
 """FIXME::REQUIRED: everything specific to the data set lives in this module.
 
-An example fork's version of ``src/mlops/yours/dataset.py`` (used by ``tests/adapt``): a customer
-churn table, one CSV file per snapshot of the customer base. The task: predict whether a
+An example fork's version of ``src/mlops/yours/dataset.py`` (used by ``tests/adapt``): a
+customer churn table, one CSV file per snapshot of the customer base. The task: predict whether a
 customer cancels within the month after the snapshot.
 
 Same three functions, same signatures as the template's module; only their bodies and the

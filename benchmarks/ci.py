@@ -166,41 +166,42 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def measure(
-    kind: str,
-    repo: Path,
-    store: Path,
-    base: Path,
-    only: list[str],
-    before: dict,
-    shard_filter: list[str] | None = None,
-) -> dict:
-    """Every job of a full PR run, one at a time, with warm or cold caches. ``only``: time
-    just these jobs (their ids), keeping the other jobs' times from ``before`` (the last
-    ci.json), e.g. after changing one job."""
-    jobs = jobs_of(WORKFLOW)
+def _cache_env(kind: str, base: Path) -> dict[str, str]:
+    """Where act saves caches; for a cold run, private (emptied) uv, pip and npm caches."""
     env = {"ACT_CACHE_SAVED": str(base / f"saved-{kind}")}
     if kind == "cold":
         for var, name in (("UV_CACHE_DIR", "uv"), ("PIP_CACHE_DIR", "pip")):
             env[var] = str(base / f"cold-{name}")
         env["npm_config_cache"] = str(base / "cold-npm")
-    event = pull_request_event(7, "tune-learning-rate")
-    times: dict[str, float] = {}
-    entries: dict[str, dict] = dict(before.get("jobs") or {}) if only else {}
-    runs = []
+    return env
+
+
+def _shards(job: dict) -> list[str]:
+    return (job.get("strategy") or {}).get("matrix", {}).get("shard") or []
+
+
+def _runs(
+    jobs: dict, only: list[str], entries: dict, shard_filter: list[str] | None
+) -> list[tuple[str, str | None]]:
+    """The (job, matrix) runs to time; drops the entries they will replace from ``entries``."""
+    runs: list[tuple[str, str | None]] = []
     for job_id, job in jobs.items():
         if any(job_id in needs_of(other) for other in jobs.values()):
             continue  # timed with the job that needs it (act runs the `needs` first)
-        shards = (job.get("strategy") or {}).get("matrix", {}).get("shard")
         if only and job_id not in only:
             continue
-        if shards and shard_filter:
-            shards = [s for s in shards if s in shard_filter]
-        for matrix in [f"shard:{s}" for s in shards] if shards else [None]:
-            runs.append((job_id, matrix))
-        for key in [k for k in entries if k.split(" (")[0] == job_id]:
-            if not shard_filter:
-                del entries[key]  # re-measured now (a matrix may have changed its shards)
+        shards = [s for s in _shards(job) if not shard_filter or s in shard_filter]
+        runs += [(job_id, f"shard:{s}") for s in shards] if shards else [(job_id, None)]
+        if not shard_filter:  # re-measured now (a matrix may have changed its shards)
+            for key in [k for k in entries if k.split(" (")[0] == job_id]:
+                del entries[key]
+    return runs
+
+
+def _time_runs(kind: str, runs: list, repo: Path, store: Path, base: Path, entries: dict) -> None:
+    """Run each job alone through act and record its time in ``entries``."""
+    env = _cache_env(kind, base)
+    event = pull_request_event(7, "tune-learning-rate")
     for job_id, matrix in runs:
         if kind == "cold":  # every job starts from empty caches, as on a first PR
             for name in ("uv", "pip", "npm"):
@@ -214,25 +215,48 @@ def measure(
             entries[key] = {"seconds": seconds, "act_wall_seconds": wall, "failed": bad}
             entries[key]["load_after"] = load()
             print(f"    {key}: {seconds:.0f} s{' (FAILED)' if bad else ''}", flush=True)
+
+
+def _summary(kind: str, jobs: dict, entries: dict) -> dict:
+    """The critical path over the measured jobs (a matrix job: its slowest entry), and which
+    jobs are still unmeasured (the path is a lower bound until there are none)."""
+    times: dict[str, float] = {}
     for key, entry in entries.items():
         job_id = key.split(" (")[0]
         times[job_id] = max(times.get(job_id, 0.0), entry.get("seconds", 0.0))
     seconds, path = critical_path(times, jobs)
-    slowest = max(entries, key=lambda k: entries[k].get("seconds", 0.0))
     unmeasured = [job for job in jobs if job not in times]
     for job_id, job in jobs.items():  # a matrix job counts only with all its entries
-        shards = (job.get("strategy") or {}).get("matrix", {}).get("shard") or []
-        unmeasured += [f"{job_id} ({s})" for s in shards if f"{job_id} ({s})" not in entries]
+        unmeasured += [f"{job_id} ({s})" for s in _shards(job) if f"{job_id} ({s})" not in entries]
     return {
         "critical_path_seconds": round(seconds, 1),
         "critical_path": path,
         "unmeasured_jobs": unmeasured,  # not in the path above: a lower bound until empty
         "target_seconds": TARGETS[kind],
         "meets_target": None if unmeasured else seconds <= TARGETS[kind],
-        "slowest_job": slowest,
+        "slowest_job": max(entries, key=lambda k: entries[k].get("seconds", 0.0)),
         "jobs": entries,
         "all_jobs_passed": not any(e.get("failed") for e in entries.values()),
     }
+
+
+def measure(
+    kind: str,
+    repo: Path,
+    store: Path,
+    base: Path,
+    only: list[str],
+    before: dict,
+    shard_filter: list[str] | None = None,
+) -> dict:
+    """Every job of a full PR run, one at a time, with warm or cold caches. ``only``: time
+    just these jobs (their ids), keeping the other jobs' times from ``before`` (the last
+    ci.json), e.g. after changing one job."""
+    jobs = jobs_of(WORKFLOW)
+    entries: dict[str, dict] = dict(before.get("jobs") or {}) if only else {}
+    runs = _runs(jobs, only, entries, shard_filter)
+    _time_runs(kind, runs, repo, store, base, entries)
+    return _summary(kind, jobs, entries)
 
 
 def measure_labels(repo: Path, base: Path) -> dict:
@@ -301,6 +325,11 @@ def main() -> int:
             done = "label_event" if kind == "label" else kind
             result = {**result, **{k: v for k, v in kept.items() if k != done}}
             args.out.write_text(json.dumps(result, indent=2) + "\n")
+    _print_summary(result, args.out)
+    return 0
+
+
+def _print_summary(result: dict, out: Path) -> None:
     for kind in ("warm", "cold"):
         if kind in result:
             r = result[kind]
@@ -311,9 +340,8 @@ def main() -> int:
             )
     print(
         f"load average before {result['machine']['load_average_before']}, after "
-        f"{result['machine']['load_average_after']}; wrote {args.out}"
+        f"{result['machine']['load_average_after']}; wrote {out}"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def test_azure_and_aws_together(tmp_path, token_server):
 )
 def test_half_configured_cloud_names_the_missing_variable(variables, missing):
     with pytest.raises(CloudAuthError, match=missing):
-        cloudauth.plan(variables)
+        cloudauth.logins(variables)
 
 
 def test_no_id_token_is_a_warning_not_a_red_run(tmp_path):

@@ -47,7 +47,7 @@ class CloudAuthError(UserError, RuntimeError):
 
 
 @dataclass(frozen=True)
-class Plan:
+class CloudLogin:
     """What one cloud needs: the token's audience and the variables to export."""
 
     cloud: str
@@ -72,11 +72,11 @@ def _both(first: tuple[str, str], second: tuple[str, str], message: str) -> bool
     return True
 
 
-def _aws(env: dict[str, str]) -> Plan | None:
+def _aws(env: dict[str, str]) -> CloudLogin | None:
     role = _value(env, "DVC_AWS_ROLE_ARN")
     if not role:
         return None
-    return Plan(
+    return CloudLogin(
         "aws",
         AWS_AUDIENCE,
         {
@@ -87,7 +87,7 @@ def _aws(env: dict[str, str]) -> Plan | None:
     )
 
 
-def _gcp(env: dict[str, str]) -> Plan | None:
+def _gcp(env: dict[str, str]) -> CloudLogin | None:
     provider = _value(env, "DVC_GCP_WORKLOAD_PROVIDER")
     account = _value(env, "DVC_GCP_SERVICE_ACCOUNT")
     if not _both(
@@ -98,7 +98,7 @@ def _gcp(env: dict[str, str]) -> Plan | None:
         "<provider>) and DVC_GCP_SERVICE_ACCOUNT (name@project.iam.gserviceaccount.com)",
     ):
         return None
-    return Plan(
+    return CloudLogin(
         "gcp",
         f"https://iam.googleapis.com/{provider}",
         {"GOOGLE_APPLICATION_CREDENTIALS": "{credentials}"},
@@ -116,7 +116,7 @@ def _gcp(env: dict[str, str]) -> Plan | None:
     )
 
 
-def _azure(env: dict[str, str]) -> Plan | None:
+def _azure(env: dict[str, str]) -> CloudLogin | None:
     client, tenant = _value(env, "DVC_AZURE_CLIENT_ID"), _value(env, "DVC_AZURE_TENANT_ID")
     if not _both(
         ("DVC_AZURE_CLIENT_ID", client),
@@ -125,7 +125,7 @@ def _azure(env: dict[str, str]) -> Plan | None:
         "(the app registration with a federated credential for this repository)",
     ):
         return None
-    return Plan(
+    return CloudLogin(
         "azure",
         AZURE_AUDIENCE,
         {
@@ -136,7 +136,7 @@ def _azure(env: dict[str, str]) -> Plan | None:
     )
 
 
-def plan(env: dict[str, str]) -> list[Plan]:
+def logins(env: dict[str, str]) -> list[CloudLogin]:
     """The clouds the ``DVC_*`` variables in ``env`` configure (empty values count as unset)."""
     return [found for cloud in (_aws, _gcp, _azure) if (found := cloud(env)) is not None]
 
@@ -172,7 +172,7 @@ def configure(env: dict[str, str] | None = None) -> str:
     credential files go to ``$RUNNER_TEMP`` (readable by the job's user only).
     """
     env = dict(os.environ if env is None else env)
-    plans = plan(env)
+    plans = logins(env)
     if not plans:
         return "no cloud configured for the DVC remote. " + HOW_TO
     if not env.get("ACTIONS_ID_TOKEN_REQUEST_URL"):

@@ -14,7 +14,7 @@ fork runs ``make rename NAME=churn_model`` once, on a clean checkout, and gets:
 - names that must be DNS labels (the drift issue marker, kind cluster names) in kebab case.
 
 The template's names are never spelled out whole in this module, so a renamed fork still
-knows them and refuses to rename twice. :func:`plan` is pure (file texts in, edits out);
+knows them and refuses to rename twice. :func:`plan_rename` is pure (file texts in, edits out);
 :func:`main` reads and writes the files.
 """
 
@@ -68,7 +68,7 @@ class Names:
 
 
 @dataclass
-class Plan:
+class RenamePlan:
     names: Names
     edits: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (new text, n)
     moves: list[tuple[str, str]] = field(default_factory=list)
@@ -158,9 +158,9 @@ def check_names(names: Names, taken: Iterable[str], importable: Callable[[str], 
         )
 
 
-def plan(files: Mapping[str, str], names: Names) -> Plan:
+def plan_rename(files: Mapping[str, str], names: Names) -> RenamePlan:
     """The edits and moves that rename the template in ``files`` (path -> text)."""
-    result = Plan(names)
+    result = RenamePlan(names)
     src = f"src/{TEMPLATE_PACKAGE}"
     if any(path.startswith(src + "/") for path in files):
         result.moves.append((src, f"src/{names.package}"))
@@ -261,7 +261,7 @@ def relock(root: Path, uv: str | None) -> str:
     )
 
 
-def apply(root: Path, result: Plan) -> None:
+def apply_rename(root: Path, result: RenamePlan) -> None:
     for path, (text, _) in result.edits.items():
         (root / path).write_text(text, encoding="utf-8")
     for old, new in result.moves:
@@ -273,7 +273,7 @@ def apply(root: Path, result: Plan) -> None:
             shutil.rmtree(stale)
 
 
-def tidy(root: Path, result: Plan) -> list[str]:
+def tidy(root: Path, result: RenamePlan) -> list[str]:
     """Re-format the edited Python files (a longer name can push code past the line length)
     with the project's ruff; list what ruff still finds, to fix by hand."""
     python = sorted(result.moved(path) for path in result.edits if path.endswith(".py"))
@@ -305,7 +305,7 @@ def main(
     names = Names(package, project or package.replace("_", "-"))
     root = root.resolve()
     preflight(root, names, force)
-    result = plan(_text_files(root), names)
+    result = plan_rename(_text_files(root), names)
     header = (
         f"fork rename: package {TEMPLATE_PACKAGE} -> {names.package} (also the command), "
         f"project {TEMPLATE_PROJECT} -> {names.project}, env {TEMPLATE_PACKAGE.upper()}_* "
@@ -314,7 +314,7 @@ def main(
     if dry_run:
         lock = "  lock  uv.lock would be re-locked (uv lock --offline, else uv lock)"
         return [header + " [dry run: nothing written]", *result.describe(), lock]
-    apply(root, result)
+    apply_rename(root, result)
     lines = [header, *result.describe(), *tidy(root, result), f"  lock  {relock(root, uv)}"]
     lines += [
         "next: `make install` (installs the package under its new name), `make repro` "

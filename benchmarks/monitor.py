@@ -37,42 +37,51 @@ BLOCK = 50_000
 
 def write_log(path: Path, rows: int) -> float:
     """A JSON-lines log of ``rows`` real predictions; returns the seconds it took."""
+    started = time.perf_counter()
+    _repeat(_logged_predictions(), path, rows)
+    return time.perf_counter() - started
+
+
+def _logged_predictions() -> list[str]:
+    """``BLOCK`` production-window flights scored by the model, one JSON line each in the
+    service's format; the request ids start with ``@@`` (replaced per repetition)."""
     import numpy as np
     import pandas as pd
 
     from mlops.core import model_io
     from mlops.core.config import load_params
 
-    started = time.perf_counter()
     params = load_params(ROOT / "params.yaml")
-    _ = params.monitor
     schema = params.schema
     table = pd.read_parquet(ROOT / params.paths.split / "production.parquet")
     table = table.sample(min(BLOCK, len(table)), random_state=0, replace=len(table) < BLOCK)
     model = model_io.load(ROOT / params.paths.model)
     probability = model.predict_proba(table[schema.feature_names])[:, 1]
     kinds = {name: spec.type for name, spec in schema.features.items()}
+
+    def value(raw: object, kind: str) -> object:
+        if isinstance(raw, float) and np.isnan(raw):
+            return None
+        return int(raw) if kind == "int" else raw
+
     lines = []
     for i, (row, p) in enumerate(zip(table.to_dict("records"), probability, strict=True)):
-        features = {}
-        for name, kind in kinds.items():
-            value = row[name]
-            if isinstance(value, float) and np.isnan(value):
-                value = None
-            elif kind == "int":
-                value = int(value)
-            features[name] = value
         label = schema.positive_label if p >= params.evaluate.threshold else schema.negative_label
         record = {
             "timestamp": f"2026-11-26T00:00:{i % 60:02d}.000000+00:00",
             "request_id": f"@@-{i}",
             "model_version": "0123456789ab",
-            "features": features,
+            "features": {name: value(row[name], kind) for name, kind in kinds.items()},
             "probability": round(float(p), 6),
             "prediction": label,
             "unknown_categories": [],
         }
         lines.append(json.dumps(record, separators=(",", ":")))
+    return lines
+
+
+def _repeat(lines: list[str], path: Path, rows: int) -> None:
+    """Write ``lines`` repeated up to ``rows`` lines, with fresh request ids each time."""
     block = "\n".join(lines) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as out:
@@ -84,17 +93,16 @@ def write_log(path: Path, rows: int) -> float:
             written += take
             if (b // len(lines)) % 20 == 0:
                 print(f"  writing {path.name}: {written:,}/{rows:,} rows", flush=True)
-    return time.perf_counter() - started
 
 
 def child_monitor(log: Path, out: Path) -> dict:
     from mlops.core.config import load_params
-    from mlops.monitoring import monitor
+    from mlops.monitoring import report
 
     os.chdir(ROOT)
     params = load_params(ROOT / "params.yaml")
     rules = params.monitor
-    summary = monitor.main(params, rules, logs=str(log), labels="", out=out, say=lambda m: None)
+    summary = report.main(params, rules, logs=str(log), labels="", out=out, say=lambda m: None)
     return {"verdict": summary["verdict"], "rows": summary["log"]["rows"]}
 
 
@@ -106,8 +114,6 @@ def child_baseline(log: Path, out: Path) -> dict:
     from mlops.core.config import load_params
 
     params = load_params(ROOT / "params.yaml")
-
-    _ = params.monitor
     schema = params.schema
     raw = pd.read_json(log, lines=True)
     current = pd.json_normalize(raw["features"].tolist())
@@ -155,11 +161,17 @@ def main() -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({**payload, "peak_rss_mb": round(peak)}))
         return
+    results = run_cases(sorted(args.rows), baseline=not args.no_baseline)
+    write_results(results, args.out)
 
+
+def run_cases(row_counts: list[int], baseline: bool) -> list[dict]:
+    """The monitor on a log of each size (and the plain baseline on 1M rows), in a
+    temporary folder that is removed after."""
     work = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
     results = []
     try:
-        for rows in sorted(args.rows):
+        for rows in row_counts:
             log = work / f"log-{rows}.jsonl"
             print(f"benchmark: writing a {rows:,}-row prediction log ...", flush=True)
             write_log(log, rows)
@@ -168,7 +180,7 @@ def main() -> None:
             entry = {"case": "monitor", "rows": rows, "log_gb": round(size, 2)}
             results.append({**entry, **measure("monitor", log, work / f"out-{rows}")})
             print(f"  {results[-1]}", flush=True)
-            if rows == 1_000_000 and not args.no_baseline:
+            if rows == 1_000_000 and baseline:
                 print("benchmark: baseline (plain pandas + Evidently) on 1M rows ...", flush=True)
                 base = measure("baseline", log, work / "baseline")
                 results.append({"case": "baseline_plain_evidently", "rows": rows, **base})
@@ -176,6 +188,12 @@ def main() -> None:
             log.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def write_results(results: list[dict], out: Path) -> None:
+    """``out`` (JSON, with the machine and whether the largest run met the targets) and a
+    table on stdout."""
     largest = max((r for r in results if r["case"] == "monitor"), key=lambda r: r["rows"])
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -185,11 +203,11 @@ def main() -> None:
         "largest_within_targets": largest["seconds"] <= TARGETS["seconds"]
         and largest["peak_rss_mb"] <= TARGETS["peak_rss_mb"],
     }
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{'case':<26} {'rows':>11} {'seconds':>8} {'peak MB':>8}")
     for r in results:
         print(f"{r['case']:<26} {r['rows']:>11,} {r['seconds']:>8.1f} {r['peak_rss_mb']:>8,}")
-    print(f"\nbenchmark: results -> {args.out}")
+    print(f"\nbenchmark: results -> {out}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ from typer.testing import CliRunner
 
 from mlops.cli import app
 from mlops.core.config import load_params
-from mlops.monitoring import monitor
+from mlops.monitoring.errors import MonitorError
+from mlops.monitoring.ghclient import GhClient
+from mlops.monitoring.issue import Issue, decide
+from mlops.monitoring.retrain import move_window, retrain
 from tests.conftest import params_with
 from tests.monitor.conftest import git
 
@@ -55,19 +58,19 @@ def summary(verdict: str, version: str = "abc123def456") -> dict:
 
 
 def test_decide_creates_updates_counts_and_closes():
-    first = monitor.decide(summary("drift"), None, RULES, "https://r/1")
+    first = decide(summary("drift"), None, RULES, "https://r/1")
     assert (first.kind, first.consecutive, first.retrain) == ("create", 1, False)
     assert "abc123def456" in first.body and "https://r/1" in first.body
-    issue = monitor.Issue(7, first.body)
-    second = monitor.decide(summary("drift"), issue, RULES)
+    issue = Issue(7, first.body)
+    second = decide(summary("drift"), issue, RULES)
     assert (second.kind, second.number, second.consecutive) == ("update", 7, 2)
     assert second.retrain  # drift persisted for retrain_after runs
-    third = monitor.decide(summary("drift"), monitor.Issue(7, second.body), RULES)
+    third = decide(summary("drift"), Issue(7, second.body), RULES)
     assert (third.consecutive, third.retrain) == (3, False)
-    closed = monitor.decide(summary("ok"), issue, RULES)
+    closed = decide(summary("ok"), issue, RULES)
     assert (closed.kind, closed.number) == ("close", 7)
-    assert monitor.decide(summary("ok"), None, RULES).kind == "none"
-    waiting = monitor.decide(summary("insufficient_data"), issue, RULES)
+    assert decide(summary("ok"), None, RULES).kind == "none"
+    waiting = decide(summary("insufficient_data"), issue, RULES)
     assert (waiting.kind, waiting.consecutive) == ("none", 1)  # the count is kept
 
 
@@ -141,12 +144,12 @@ def test_alert_errors_are_clear(project, tmp_path, monkeypatch):
 
 def test_move_window_keeps_comments_and_moves_every_date():
     text = (ROOT_PARAMS).read_text()
-    moved, changes = monitor.move_window(text, 1)
+    moved, changes = move_window(text, 1)
     assert changes == _window_moved(1)
     comments = [line.partition("#")[2] for line in text.splitlines()]
     assert [line.partition("#")[2] for line in moved.splitlines()] == comments
-    with pytest.raises(monitor.MonitorError, match=r"prepare\.train_start"):
-        monitor.move_window("prepare:\n  test_start: 2013-01-01\n", 1)
+    with pytest.raises(MonitorError, match=r"prepare\.train_start"):
+        move_window("prepare:\n  test_start: 2013-01-01\n", 1)
 
 
 def test_retrain_pushes_one_branch_and_opens_one_pr(retrain_repo, gh):
@@ -157,10 +160,10 @@ def test_retrain_pushes_one_branch_and_opens_one_pr(retrain_repo, gh):
         runs.append(1)
         (repo / "dvc.lock").write_text(f"schema: '2.0'\nrun: {len(runs)}\n")
 
-    client = monitor.GhClient(str(GH))
+    client = GhClient(str(GH))
     for _ in range(2):  # a second retraining updates the same branch and pull request
         git(repo, "checkout", "-q", "main")
-        url = monitor.retrain(
+        url = retrain(
             repo, 1, "retrain/training-window", "main", str(remote), client, reproduce,
             "https://pages/r", say=lambda m: None,
         )  # fmt: skip

@@ -16,7 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops.cli import app
-from mlops.monitoring import monitor
+from mlops.monitoring.errors import PRS_REFUSED
+from mlops.monitoring.ghclient import GhClient
+from mlops.monitoring.retrain import PullRequestRefused, retrain
 from tests.monitor.conftest import git
 from tests.monitor.test_alert import GH, summary
 
@@ -114,15 +116,15 @@ def _retrain(repo: Path, remote: Path) -> str:
         (repo / "dvc.lock").write_text("schema: '2.0'\nrun: 1\n")
 
     git(repo, "checkout", "-q", "main")
-    return monitor.retrain(
-        repo, 1, BRANCH, "main", str(remote), monitor.GhClient(str(GH)), reproduce,
+    return retrain(
+        repo, 1, BRANCH, "main", str(remote), GhClient(str(GH)), reproduce,
         say=lambda m: None,
     )  # fmt: skip
 
 
 def test_a_refused_pull_request_leaves_no_branch_and_names_the_setting(gh, repo):
     repo, remote = repo
-    with pytest.raises(monitor.PullRequestRefused) as refused:
+    with pytest.raises(PullRequestRefused) as refused:
         _retrain(repo, remote)
     message = str(refused.value)
     assert f"the branch {BRANCH} was pushed" in message and "deleted again" in message
@@ -153,13 +155,13 @@ def test_the_retrain_command_stays_green_and_writes_the_note(
     """`mlops retrain` (what the workflow runs): refused -> a warning, the job summary, the
     blocked output that makes the next step comment on the drift issue, exit 0."""
     repo, remote = repo
-    blocked = monitor.PullRequestRefused("the branch x was pushed ... " + monitor.PRS_REFUSED)
+    blocked = PullRequestRefused("the branch x was pushed ... " + PRS_REFUSED)
 
     def refuse(*args, **kwargs):
         raise blocked
 
-    monkeypatch.setattr(monitor, "retrain", refuse)
-    monkeypatch.setattr("mlops.monitoring.commands._data_end", lambda params: None)
+    monkeypatch.setattr("mlops.monitoring.retrain.retrain", refuse)
+    monkeypatch.setattr("mlops.monitoring.retrain.data_end", lambda params: None)
     output, step_summary = tmp_path / "out", tmp_path / "summary.md"
     env = {"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(step_summary)}
     env |= {"RETRAIN_PUSH_URL": str(remote)}

@@ -13,7 +13,11 @@ import pandas as pd
 import pytest
 
 from mlops.core.config import MonitorParams, Params, ParamsError, load_params
-from mlops.monitoring import monitor
+from mlops.monitoring import report
+from mlops.monitoring.drift import analyse, reference_frame
+from mlops.monitoring.errors import MonitorError
+from mlops.monitoring.logs import current_frame, read_labels, sample_log
+from mlops.monitoring.summary import summary_markdown
 from tests.conftest import ROOT, feature, make_table, params_with, shift_features, shifted_features
 
 
@@ -25,7 +29,7 @@ def test_sample_is_bounded_uniform_and_stats_are_exact(params, log_factory, tmp_
     log_factory(table.iloc[2000:], tmp_path / "logs" / "b.jsonl", version="v2", prefix="s",
                 start="2026-11-02T00:00:00")  # fmt: skip
     seen = []
-    sample, stats = monitor.sample_log(
+    sample, stats = sample_log(
         str(tmp_path / "logs"), params.schema, rows=500, seed=1, block_bytes=1 << 16,
         progress=seen.append,
     )  # fmt: skip
@@ -50,8 +54,8 @@ def test_gzipped_logs_and_single_file(params, log_factory, tmp_path):
     packed = tmp_path / "logs" / "p.jsonl.gz"
     packed.parent.mkdir()
     packed.write_bytes(gzip.compress(plain.read_bytes()))
-    a, _ = monitor.sample_log(str(plain), params.schema, rows=1000)
-    b, _ = monitor.sample_log(str(tmp_path / "logs"), params.schema, rows=1000)
+    a, _ = sample_log(str(plain), params.schema, rows=1000)
+    b, _ = sample_log(str(tmp_path / "logs"), params.schema, rows=1000)
     assert len(a) == len(b) == 300
     column = feature(params, "numeric")
     pd.testing.assert_series_equal(
@@ -61,16 +65,16 @@ def test_gzipped_logs_and_single_file(params, log_factory, tmp_path):
 
 
 def test_missing_empty_and_broken_logs_say_what_to_do(params, tmp_path):
-    with pytest.raises(monitor.MonitorError, match=r"no prediction log found.*make replay"):
-        monitor.sample_log(str(tmp_path / "nowhere"), params.schema, rows=10)
+    with pytest.raises(MonitorError, match=r"no prediction log found.*make replay"):
+        sample_log(str(tmp_path / "nowhere"), params.schema, rows=10)
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    with pytest.raises(monitor.MonitorError, match="is empty"):
-        monitor.sample_log(str(empty), params.schema, rows=10)
+    with pytest.raises(MonitorError, match="is empty"):
+        sample_log(str(empty), params.schema, rows=10)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"timestamp": "x", "request_id": "a"}\nnot json\n')
-    with pytest.raises(monitor.MonitorError, match=re.escape(str(broken))):
-        monitor.sample_log(str(broken), params.schema, rows=10)
+    with pytest.raises(MonitorError, match=re.escape(str(broken))):
+        sample_log(str(broken), params.schema, rows=10)
 
 
 def test_late_labels_join_by_request_id(params, tmp_path):
@@ -78,13 +82,13 @@ def test_late_labels_join_by_request_id(params, tmp_path):
     rows = [{"request_id": f"r{i}", target: i % 2} for i in range(10)]
     rows.append({"request_id": "r1", target: 0})  # a correction: the last one wins
     labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    found = monitor.read_labels(str(labels), "request_id", target, pd.Series(["r1", "r2", "x"]))
+    found = read_labels(str(labels), "request_id", target, pd.Series(["r1", "r2", "x"]))
     assert found.to_dict() == {"r1": 0.0, "r2": 0.0}
-    assert monitor.read_labels(str(tmp_path / "none.jsonl"), "request_id", target,
+    assert read_labels(str(tmp_path / "none.jsonl"), "request_id", target,
                                pd.Series(["r1"])).empty  # fmt: skip
     labels.write_text(json.dumps({"request_id": "r1", target: 3}) + "\n")
-    with pytest.raises(monitor.MonitorError, match="must be 0 or 1"):
-        monitor.read_labels(str(labels), "request_id", target, pd.Series(["r1"]))
+    with pytest.raises(MonitorError, match="must be 0 or 1"):
+        read_labels(str(labels), "request_id", target, pd.Series(["r1"]))
 
 
 SHIFTED = shifted_features(load_params(ROOT / "params.yaml"))  # a third of the features
@@ -92,7 +96,7 @@ SHIFTED = shifted_features(load_params(ROOT / "params.yaml"))  # a third of the 
 
 def _frames(params: Params, model, shift: float = 0.0, rows: int = 1500, seed: int = 5):
     schema = params.schema
-    reference = monitor.reference_frame(
+    reference = reference_frame(
         make_table(params, rows=3000, seed=6), schema, model, params.evaluate.threshold, 2000
     )
     table = make_table(params, rows=rows, seed=seed)
@@ -106,17 +110,15 @@ def _frames(params: Params, model, shift: float = 0.0, rows: int = 1500, seed: i
     )
     current["request_id"] = [f"r{i}" for i in range(rows)]
     labels = pd.Series(table[schema.target].astype(float).to_numpy(), index=current["request_id"])
-    return reference, monitor.current_frame(current, labels, schema, "request_id")
+    return reference, current_frame(current, labels, schema, "request_id")
 
 
 @pytest.fixture(scope="module")
 def same_and_shifted(params, small_model):
     rules = monitor_with(min_rows=100, performance={"min_labelled": 100})
     evaluated = {"roc_auc": 0.5, "f1": 0.1}  # well below what the model reaches here
-    same = monitor.analyse(*_frames(params, small_model), params.schema, rules, evaluated)
-    shifted = monitor.analyse(
-        *_frames(params, small_model, shift=0.4), params.schema, rules, evaluated
-    )
+    same = analyse(*_frames(params, small_model), params.schema, rules, evaluated)
+    shifted = analyse(*_frames(params, small_model, shift=0.4), params.schema, rules, evaluated)
     return same, shifted
 
 
@@ -141,10 +143,10 @@ def test_summary_is_plain_json_and_markdown_has_the_verdict(same_and_shifted):
     for analysis in same_and_shifted:
         text = json.dumps(analysis.summary, allow_nan=False)  # no NaN, no numpy types
         assert json.loads(text) == analysis.summary
-    markdown = monitor.summary_markdown(same_and_shifted[1].summary, "https://example.org/r")
+    markdown = summary_markdown(same_and_shifted[1].summary, "https://example.org/r")
     assert "Drift detected" in markdown and f"| {SHIFTED[0]} | wasserstein |" in markdown
     assert "https://example.org/r" in markdown
-    assert "No drift" in monitor.summary_markdown(same_and_shifted[0].summary)
+    assert "No drift" in summary_markdown(same_and_shifted[0].summary)
 
 
 def test_html_is_self_contained(same_and_shifted):
@@ -163,12 +165,12 @@ def test_performance_drop_and_thresholds_come_from_params(params, small_model):
         alert_on=["performance"],
         performance={"min_labelled": 100, "max_drop": 0.01, "metrics": ["roc_auc"]},
     )
-    summary = monitor.analyse(reference, current, params.schema, strict, {"roc_auc": 0.99}).summary
+    summary = analyse(reference, current, params.schema, strict, {"roc_auc": 0.99}).summary
     assert summary["performance"]["status"] == "degraded"
     assert summary["performance"]["metrics"]["roc_auc"]["degraded"]
     assert summary["verdict"] == "drift"
     few = monitor_with(min_rows=100_000)
-    assert monitor.analyse(reference, current, params.schema, few).summary["verdict"] == (
+    assert analyse(reference, current, params.schema, few).summary["verdict"] == (
         "insufficient_data"
     )
 
@@ -192,7 +194,7 @@ def test_main_writes_report_summary_and_markdown(project, log_factory, params):
     table = make_table(params, rows=400, seed=7)
     log_factory(table, Path(m.logs) / "predictions.jsonl", labels=Path(m.labels))
     messages = []
-    summary = monitor.main(p, m, say=messages.append)
+    summary = report.main(p, m, say=messages.append)
     out = Path(m.out)
     assert json.loads((out / "summary.json").read_text()) == summary
     assert summary["log"]["rows"] == 400 and summary["performance"]["labelled"] == 400
@@ -238,9 +240,9 @@ def test_logs_from_an_fsspec_url(params, log_factory, tmp_path):
     fs = fsspec.filesystem("memory")
     fs.pipe("/bucket/logs/2026-11-27.jsonl", local.read_bytes())
     try:
-        sample, stats = monitor.sample_log("memory://bucket/logs", params.schema, rows=1000)
+        sample, stats = sample_log("memory://bucket/logs", params.schema, rows=1000)
         assert stats.rows == 200 and stats.files == 1 and len(sample) == 200
-        file_url, _ = monitor.sample_log(local.as_uri(), params.schema, rows=1000)
+        file_url, _ = sample_log(local.as_uri(), params.schema, rows=1000)
         assert len(file_url) == 200
     finally:
         fs.rm("/bucket", recursive=True)

@@ -15,7 +15,11 @@ from typer.testing import CliRunner
 
 from mlops.cli import app
 from mlops.core.config import load_params
-from mlops.monitoring import monitor
+from mlops.monitoring.errors import MonitorError
+from mlops.monitoring.issue import decide
+from mlops.monitoring.retrain import WindowBlocked, check_window_fits, move_window
+from mlops.monitoring.site import build_site
+from mlops.monitoring.summary import summary_markdown
 from tests.monitor.test_alert import GH, ROOT_PARAMS, summary
 
 ROOT = ROOT_PARAMS.parent
@@ -28,7 +32,7 @@ def _report(folder: Path, verdict: str = "drift") -> Path:
     }  # fmt: skip
     folder.mkdir(parents=True)
     (folder / "summary.json").write_text(json.dumps(data))
-    (folder / "summary.md").write_text(monitor.summary_markdown(data))
+    (folder / "summary.md").write_text(summary_markdown(data))
     (folder / "report.html").write_text("<html>evidently report</html>")
     return folder
 
@@ -37,7 +41,7 @@ def test_site_links_the_latest_report_and_keeps_the_summary(tmp_path):
     report = _report(tmp_path / "monitor-report")
     site = tmp_path / "site"
     (site / "old").mkdir(parents=True)  # a previous site is replaced, not merged
-    written = monitor.build_site(report, site)
+    written = build_site(report, site)
     assert sorted(p.name for p in written) == [
         "index.html", "report.html", "summary.json", "summary.md",
     ]  # fmt: skip
@@ -52,18 +56,18 @@ def test_site_links_the_latest_report_and_keeps_the_summary(tmp_path):
 
 def test_the_issue_links_the_pages_site_else_the_runs_artifact():
     rules = load_params(ROOT_PARAMS).monitor.alert
-    pages = monitor.decide(summary("drift"), None, rules, "https://acme.github.io/ml-template/")
+    pages = decide(summary("drift"), None, rules, "https://acme.github.io/ml-template/")
     assert "- report: https://acme.github.io/ml-template/\n" in pages.body
     run = "https://github.com/acme/ml-template/actions/runs/7"
-    fallback = monitor.decide(summary("drift"), None, rules, run)
+    fallback = decide(summary("drift"), None, rules, run)
     assert f"- report: artifact `monitor-report` of {run}\n" in fallback.body
 
 
 def test_site_without_a_monitor_run_says_what_to_run(tmp_path):
     report = _report(tmp_path / "monitor-report")
     (report / "report.html").unlink()
-    with pytest.raises(monitor.MonitorError, match=r"report\.html not found.*make monitor"):
-        monitor.build_site(report, tmp_path / "site")
+    with pytest.raises(MonitorError, match=r"report\.html not found.*make monitor"):
+        build_site(report, tmp_path / "site")
 
 
 def test_site_and_pages_off_commands_write_the_job_summary(project, tmp_path):
@@ -89,11 +93,11 @@ def _months_later(day: object, months: int) -> str:
 def test_the_window_moves_while_the_data_reaches_it(params):
     start = params.prepare.production_start
     end = pd.Timestamp(_months_later(start, 2)) - pd.Timedelta(minutes=1)  # data for 2 months
-    _, once = monitor.move_window(ROOT_PARAMS.read_text(), 1)
-    monitor.check_window_fits(once, end)  # the moved production window still holds data
-    _, twice = monitor.move_window(ROOT_PARAMS.read_text(), 2)
-    with pytest.raises(monitor.WindowBlocked) as blocked:
-        monitor.check_window_fits(twice, end)
+    _, once = move_window(ROOT_PARAMS.read_text(), 1)
+    check_window_fits(once, end)  # the moved production window still holds data
+    _, twice = move_window(ROOT_PARAMS.read_text(), 2)
+    with pytest.raises(WindowBlocked) as blocked:
+        check_window_fits(twice, end)
     message = str(blocked.value)
     assert _months_later(start, 2) in message and str(end.date()) in message
     assert "dvc add data" in message and "data.dvc" in message
@@ -118,7 +122,7 @@ def moved_to_the_end(tmp_path, monkeypatch, params, real_table) -> tuple[Path, i
         months += 1
     repo = tmp_path / "repo"
     repo.mkdir()
-    moved, _ = monitor.move_window(ROOT_PARAMS.read_text(), months)
+    moved, _ = move_window(ROOT_PARAMS.read_text(), months)
     (repo / "params.yaml").write_text(moved)
     (repo / "dvc.lock").write_text("schema: '2.0'\n")
     (repo / "data").symlink_to(ROOT / "data")

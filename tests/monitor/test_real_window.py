@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from mlops.monitoring import monitor
+from mlops.monitoring.drift import analyse, reference_frame
+from mlops.monitoring.logs import current_frame, read_labels, sample_log
 from mlops.pipeline.prepare import split
 from mlops.pipeline.train import train
 from mlops.pipeline.validate import validate
@@ -37,14 +38,14 @@ def test_production_months_drift_on_weather(windows, params, tmp_path):
     write_log(params, production, probability, log, labels)
 
     rules = params_with({"monitor": {"reference_rows": 20_000}}).monitor
-    sample, stats = monitor.sample_log(str(log.parent), schema, rules.current_rows)
-    known = monitor.read_labels(str(labels), "request_id", schema.target, sample["request_id"])
-    current = monitor.current_frame(sample, known, schema, "request_id")
-    reference = monitor.reference_frame(
+    sample, stats = sample_log(str(log.parent), schema, rules.current_rows)
+    known = read_labels(str(labels), "request_id", schema.target, sample["request_id"])
+    current = current_frame(sample, known, schema, "request_id")
+    reference = reference_frame(
         windows["train"], schema, model, params.evaluate.threshold, rules.reference_rows
     )
     evaluated = {"roc_auc": 0.69, "f1": 0.36}
-    summary = monitor.analyse(reference, current, schema, rules, evaluated, stats.as_dict()).summary
+    summary = analyse(reference, current, schema, rules, evaluated, stats.as_dict()).summary
 
     assert summary["verdict"] == "drift"
     drifted = set(summary["data_drift"]["drifted_features"])

@@ -1,4 +1,5 @@
-"""Command line of production monitoring: monitor, replay, alert.
+"""Command line of production monitoring: monitor, replay, alert, retrain, and the steps of
+the monitor workflow around them (monitor-comment, monitor-site, monitor-pages-off).
 
 Registered in ``mlops.cli`` as ``uv run mlops monitor ...``; also runs on its own:
 ``python -m mlops.monitoring.commands --help``.
@@ -9,18 +10,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlops.core.cli import ParamsOption, command, new_app
 from mlops.core.config import DEFAULT_PARAMS
+from mlops.core.github import set_output, step_summary
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from mlops.monitoring.retrain import RetrainBlocked
 
 app = new_app("Production monitoring: drift report, replayed traffic, the drift alert issue.")
 
@@ -33,13 +34,6 @@ def _check_url(value: str | None, option: str) -> str | None:
     if value is not None and not _URL.fullmatch(value):
         raise ValueError(f"{option} {value!r} is not a URL: expected https://... (no spaces)")
     return value
-
-
-def _append(env: str, text: str) -> None:
-    target = os.environ.get(env)
-    if target:
-        with Path(target).open("a", encoding="utf-8") as handle:
-            handle.write(text)
 
 
 @command(app)
@@ -59,16 +53,15 @@ def monitor(
 ) -> None:
     """Compare the prediction log with the training window: report.html, summary.json/.md."""
     from mlops.core.config import load_params
-    from mlops.monitoring import monitor as stage
+    from mlops.monitoring import report
 
     _check_url(report_link, "--report-link")
     p = load_params(params)
-    m = p.monitor
-    summary = stage.main(p, m, logs, labels, out, report_link)
-    folder = out or m.out
+    summary = report.main(p, p.monitor, logs, labels, out, report_link)
+    folder = out or p.monitor.out
     markdown = (folder / "summary.md").read_text()
-    _append("GITHUB_STEP_SUMMARY", markdown + "\n")
-    _append("GITHUB_OUTPUT", f"verdict={summary['verdict']}\n")
+    step_summary(markdown)
+    set_output("verdict", summary["verdict"])
     print(markdown)
     print(f"monitor: verdict {summary['verdict']}; report {folder / 'report.html'}")
     if fail_on_drift and summary["verdict"] == "drift":
@@ -111,66 +104,30 @@ def replay(
     if month is not None:  # first: it may come from a workflow's dispatch input
         check_month(month, "--month")
     p = load_params(params)
-    m = p.monitor
-    settings = m.replay.model_copy(
-        update={
-            k: v
-            for k, v in {"month": month, "requests": requests, "rate": rate}.items()
-            if v is not None
-        }
-    )
-    table = stage.load_window_source(p)
+    given = {"month": month, "requests": requests, "rate": rate}
+    settings = p.monitor.replay.model_copy(update={k: v for k, v in given.items() if v is not None})
     when = date.fromisoformat(run_date) if run_date else datetime.now(UTC).date()
-    chosen = stage.choose_month(table[p.schema.time], p.prepare.test_start, settings.month, when)
-    records = stage.window_records(table, p.schema, chosen, settings.requests, settings.seed)
-    del table
-    target = labels or Path(m.labels)
+    chosen, records = stage.month_requests(p, settings, when)
+    target = labels or Path(p.monitor.labels)
     print(
         f"replay: {len(records):,} records of {chosen} -> {serve or url} "
         f"(at most {settings.rate:g} requests/s, {settings.concurrency} in flight)",
         flush=True,
     )
     if serve:
-        from contextlib import ExitStack
-
-        if serve == "latest":  # the last bento `make bento` built
-            import yaml
-
-            from mlops.core.config import ServeParams
-
-            section = (yaml.safe_load(params.read_text()) or {}).get("serve") or {}
-            serve = f"{ServeParams.model_validate(section).name}:latest"
-
-        from mlops.release.localserver import HOST, bentoml_command, free_port, running
-
-        port = free_port()
-        log_file = Path(m.logs) / "predictions.jsonl" if "://" not in m.logs else None
-        env = {"MLOPS_PREDICTION_LOG": str(log_file.resolve())} if log_file else {}
-        with ExitStack() as stack:
-            server = stack.enter_context(
-                running(
-                    bentoml_command(serve, port),
-                    f"http://{HOST}:{port}",
-                    Path(m.out) / "replay-server.log",
-                    timeout=180,
-                    env=env,
-                )
-            )
-            print(f"\nreplay: started {serve} on {server.url}, logging to {log_file}", flush=True)
-            result = stage.replay(
-                server.url, records, settings, target, p.schema.target, month=chosen
-            )
+        bento = f"{p.serve.name}:latest" if serve == "latest" else serve  # `make bento`'s last
+        with stage.bento_server(bento, p.monitor) as served:
+            result = stage.replay(served, records, settings, target, p.schema.target, month=chosen)
     else:
         result = stage.replay(url, records, settings, target, p.schema.target, month=chosen)
     print(
         f"replay: {result.sent:,} predictions, {result.failed} failed, "
         f"{result.seconds:.1f} s; late labels appended to {target}"
     )
-    _append(
-        "GITHUB_STEP_SUMMARY",
+    step_summary(
         f"**Traffic:** replayed {result.sent:,} records of {chosen} from the data set (no "
         "production logs read: set the repository variables MONITOR_LOGS and MONITOR_LABELS "
-        "to monitor your deployment's prediction logs and late labels)\n",
+        "to monitor your deployment's prediction logs and late labels)"
     )
 
 
@@ -188,7 +145,9 @@ def alert(
 ) -> None:
     """Open, update or close the one drift issue; say whether retraining should start."""
     from mlops.core.config import load_params
-    from mlops.monitoring import monitor as stage
+    from mlops.monitoring import issue
+    from mlops.monitoring.errors import IssuesDisabled
+    from mlops.monitoring.ghclient import GhClient
 
     report_url = _check_url(report_url or None, "--report-url")  # "": no link
     m = load_params(params).monitor
@@ -196,62 +155,38 @@ def alert(
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `make monitor` first")
     data = json.loads(path.read_text())
-    client = stage.GhClient(gh)
+    client = GhClient(gh)
     try:
-        existing = None if dry_run else client.open_issue(m.alert.label)
-        action = stage.decide(data, existing, m.alert, report_url)
+        existing = None if dry_run else issue.open_issue(client, m.alert.label)
+        action = issue.decide(data, existing, m.alert, report_url)
         print(f"alert: {action.describe()}")
         if not dry_run:
-            stage.apply(client, action, m.alert)
-    except stage.IssuesDisabled as off:
-        # GitHub's default for a fork: not a failure of the run. The verdict goes where it
-        # can be read, with the setting that brings the issue back.
-        verdict = data.get("verdict", "n/a")
-        level = "warning" if verdict == "drift" else "notice"
-        _append("GITHUB_OUTPUT", "retrain=false\n")
-        _append(
-            "GITHUB_STEP_SUMMARY",
-            f"**Drift alert:** no issue (verdict {verdict}). {stage.ISSUES_OFF}\n\n"
-            + stage.summary_markdown(data, report_url)
-            + "\n",
-        )
-        print(f"::{level} title=Issues are off::{stage.ISSUES_OFF}")
-        print(f"alert: verdict {verdict}; no drift issue: {off}")
+            issue.apply(client, action, m.alert)
+    except IssuesDisabled as off:
+        _issues_off(data, report_url, off)
         return
-    _append("GITHUB_OUTPUT", f"retrain={'true' if action.retrain else 'false'}\n")
-    _append("GITHUB_STEP_SUMMARY", f"**Drift alert:** {action.describe()}\n")
+    set_output("retrain", action.retrain)
+    step_summary(f"**Drift alert:** {action.describe()}")
+
+
+def _issues_off(data: dict[str, Any], report_url: str | None, off: Exception) -> None:
+    """GitHub's default for a fork: not a failure of the run. The verdict goes where it can
+    be read, with the setting that brings the issue back."""
+    from mlops.monitoring.errors import ISSUES_OFF
+    from mlops.monitoring.summary import summary_markdown
+
+    verdict = data.get("verdict", "n/a")
+    level = "warning" if verdict == "drift" else "notice"
+    set_output("retrain", False)
+    step_summary(
+        f"**Drift alert:** no issue (verdict {verdict}). {ISSUES_OFF}\n\n"
+        + summary_markdown(data, report_url)
+    )
+    print(f"::{level} title=Issues are off::{ISSUES_OFF}")
+    print(f"alert: verdict {verdict}; no drift issue: {off}")
 
 
 BLOCKED_NOTE = "retrain-blocked.md"  # in monitor.out: why the window could not move
-
-
-def _data_end(params: Path) -> pd.Timestamp:
-    """The latest time with a known label in the raw data (what the split will see)."""
-    import pandas as pd
-
-    from mlops.core.config import load_params
-    from mlops.yours import dataset
-
-    p = load_params(params)
-    table = dataset.load_table(params.resolve().parent / p.paths.raw)
-    times = pd.to_datetime(table.loc[table[p.schema.target].notna(), p.schema.time])
-    if times.empty:
-        raise ValueError(f"{p.paths.raw}: no labelled rows, nothing to retrain on")
-    return times.max()
-
-
-def _push_url() -> str:
-    explicit = os.environ.get("RETRAIN_PUSH_URL")
-    if explicit:
-        return explicit
-    token, repo = os.environ.get("GH_TOKEN"), os.environ.get("GITHUB_REPOSITORY")
-    if not token or not repo:
-        raise ValueError(
-            "cannot push the retraining branch: set GH_TOKEN and GITHUB_REPOSITORY (as in the "
-            "monitor workflow) or RETRAIN_PUSH_URL (any git URL, e.g. a local bare repository)"
-        )
-    host = os.environ.get("GITHUB_SERVER_URL", "https://github.com").split("://", 1)[-1]
-    return f"https://x-access-token:{token}@{host}/{repo}.git"
 
 
 @command(app)
@@ -264,49 +199,29 @@ def retrain(
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Move the training window forward, reproduce the pipeline, open (or update) one PR."""
-    import subprocess
-
     _check_url(report_url, "--report-url")
     from mlops.core.config import load_params
-    from mlops.monitoring import monitor as stage
+    from mlops.monitoring import retrain as stage
+    from mlops.monitoring.ghclient import GhClient
 
     m = load_params(params).monitor
     root = params.resolve().parent
-
-    def reproduce() -> None:
-        done = subprocess.run([sys.executable, "-m", "mlops.cli", "repro"], cwd=root, check=False)
-        if done.returncode != 0:
-            raise ValueError(
-                f"the pipeline failed on the moved window (exit {done.returncode}, see above): "
-                "the new window may reach past the data; add data or lower "
-                "monitor.alert.retrain_months"
-            )
-
     try:
         url = stage.retrain(
             root,
             m.alert.retrain_months,
             m.alert.retrain_branch,
             base,
-            _push_url(),
-            stage.GhClient(gh),
-            reproduce,
+            stage.push_url(),
+            GhClient(gh),
+            stage.reproduce_in(root),
             report_url,
-            data_end=_data_end(params),
+            data_end=stage.data_end(params),
         )
     except stage.RetrainBlocked as blocked:
-        # not a failure of the run: there is nothing to retrain on yet, or GitHub refused
-        # the pull request (its default). Say so where people look (job summary, a warning,
-        # and the drift issue through `mlops monitor-comment`)
-        note = m.out / BLOCKED_NOTE
-        note.parent.mkdir(parents=True, exist_ok=True)
-        note.write_text(f"{blocked.lead}: {blocked}\n", encoding="utf-8")
-        _append("GITHUB_STEP_SUMMARY", f"**{blocked.lead}:** {blocked}\n")
-        _append("GITHUB_OUTPUT", "blocked=true\n")
-        print(f"::warning title={blocked.title}::{blocked}")
-        print(f"retrain: no pull request; the note for the drift issue is in {note}")
+        _retrain_blocked(blocked, m.out / BLOCKED_NOTE)
         return
-    _append("GITHUB_STEP_SUMMARY", f"**Retraining:** pull request {url}\n")
+    step_summary(f"**Retraining:** pull request {url}")
     print(f"retrain: pull request {url}")
     if os.environ.get("RETRAIN_TOKEN_SET") == "false":
         # GitHub starts no workflow for a pull request opened with the job's own token
@@ -315,8 +230,20 @@ def retrain(
             "start: set the secret RETRAIN_TOKEN (a fine-grained token with contents and "
             "pull-requests write), or close and reopen the pull request to run them"
         )
-        _append("GITHUB_STEP_SUMMARY", f"**Retraining:** {message}\n")
+        step_summary(f"**Retraining:** {message}")
         print(f"::notice title=Retraining PR has no checks yet::{message}")
+
+
+def _retrain_blocked(blocked: RetrainBlocked, note: Path) -> None:
+    """Not a failure of the run: there is nothing to retrain on yet, or GitHub refused the
+    pull request (its default). Say so where people look (job summary, a warning, and the
+    drift issue through `mlops monitor-comment`, which posts ``note``)."""
+    note.parent.mkdir(parents=True, exist_ok=True)
+    note.write_text(f"{blocked.lead}: {blocked}\n", encoding="utf-8")
+    step_summary(f"**{blocked.lead}:** {blocked}")
+    set_output("blocked", True)
+    print(f"::warning title={blocked.title}::{blocked}")
+    print(f"retrain: no pull request; the note for the drift issue is in {note}")
 
 
 @command(app, "monitor-comment")
@@ -330,16 +257,18 @@ def comment(
 ) -> None:
     """Comment on the one open drift issue (by default: why retraining did not start)."""
     from mlops.core.config import load_params
-    from mlops.monitoring import monitor as stage
+    from mlops.monitoring.errors import IssuesDisabled
+    from mlops.monitoring.ghclient import GhClient
+    from mlops.monitoring.issue import open_issue
 
     m = load_params(params).monitor
     path = body_file or m.out / BLOCKED_NOTE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: nothing to comment (run `make retrain`)")
-    client = stage.GhClient(gh)
+    client = GhClient(gh)
     try:
-        issue = client.open_issue(m.alert.label)
-    except stage.IssuesDisabled:
+        issue = open_issue(client, m.alert.label)
+    except IssuesDisabled:
         print(f"comment: Issues are off; not posted:\n{path.read_text()}")
         return
     if issue is None:
@@ -359,15 +288,12 @@ def site(
 ) -> None:
     """Build the GitHub Pages site: index.html (summary, link) and the latest report."""
     from mlops.core.config import load_params
-    from mlops.monitoring import monitor as stage
+    from mlops.monitoring.site import build_site
 
     m = load_params(params).monitor
     folder = out or m.site
-    written = stage.build_site(report or m.out, folder)
-    _append(
-        "GITHUB_STEP_SUMMARY",
-        f"**Pages:** site built in `{folder}` (index.html links the report)\n",
-    )
+    written = build_site(report or m.out, folder)
+    step_summary(f"**Pages:** site built in `{folder}` (index.html links the report)")
     print(f"site: {len(written)} files -> {folder} (open {folder / 'index.html'})")
 
 
@@ -379,7 +305,7 @@ def pages_off() -> None:
         "To publish it, set the repository variable `MONITOR_PAGES` to `true` and choose "
         "Settings → Pages → Source: GitHub Actions."
     )
-    _append("GITHUB_STEP_SUMMARY", f"**Pages:** {text}\n")
+    step_summary(f"**Pages:** {text}")
     print(f"::notice title=Pages off::{text}")
 
 

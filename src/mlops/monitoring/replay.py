@@ -19,16 +19,17 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 
-from mlops.core.config import Params, ReplayParams, SchemaParams
+from mlops.core.config import MonitorParams, Params, ReplayParams, SchemaParams
 from mlops.core.errors import UserError
 
 
@@ -119,6 +120,14 @@ def window_records(
     return requests
 
 
+def month_requests(params: Params, settings: ReplayParams, when: date) -> tuple[str, list[Request]]:
+    """The month to replay (``settings.month``, else the one for the run date ``when``) and
+    at most ``settings.requests`` of its flights as requests."""
+    table = load_window_source(params)
+    month = choose_month(table[params.schema.time], params.prepare.test_start, settings.month, when)
+    return month, window_records(table, params.schema, month, settings.requests, settings.seed)
+
+
 class _Pacer:
     """At most ``rate`` starts per second across threads (evenly spaced)."""
 
@@ -185,6 +194,70 @@ def check_service(url: str, timeout: float) -> None:
         ) from None
 
 
+class _Replay:
+    """One replay in flight: sends each request (paced), counts the answers and appends a
+    late label per answered request; stops after ``settings.max_errors`` failures."""
+
+    def __init__(
+        self,
+        client: Any,
+        sink: TextIO,
+        settings: ReplayParams,
+        target: str,
+        month: str,
+        progress: _Progress,
+    ) -> None:
+        self.client, self.sink, self.settings = client, sink, settings
+        self.target, self.month, self.progress = target, month, progress
+        self.pacer = _Pacer(settings.rate)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.result = ReplayResult()
+
+    def send(self, request: Request) -> None:
+        if self.stop.is_set():
+            return
+        self.pacer.wait()
+        error = self._post(request)
+        with self.lock:
+            if error is None:
+                self._answered(request)
+            else:
+                self._failed(request, error)
+            self.progress.update(self.result.sent + self.result.failed, self.result.failed)
+
+    def _post(self, request: Request) -> str | None:
+        """None when the service answered; else what went wrong."""
+        import httpx
+
+        try:
+            answer = self.client.post(
+                "/predict", json=request.record, headers={"X-Request-ID": request.request_id}
+            )
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if answer.status_code != 200:
+            return f"HTTP {answer.status_code}: {answer.text[:200]}"
+        return None
+
+    def _answered(self, request: Request) -> None:
+        self.result.sent += 1
+        line = {
+            "request_id": request.request_id,
+            self.target: request.label,
+            "time": request.time,
+            "month": self.month,
+        }
+        self.sink.write(json.dumps(line) + "\n")
+
+    def _failed(self, request: Request, error: str) -> None:
+        self.result.failed += 1
+        if len(self.result.errors) < 5:
+            self.result.errors.append(f"{request.request_id}: {error}")
+        if self.result.failed > self.settings.max_errors:
+            self.stop.set()
+
+
 def replay(
     url: str,
     requests: Sequence[Request],
@@ -200,60 +273,46 @@ def replay(
     url = url.rstrip("/")
     check_service(url, settings.timeout)
     labels.parent.mkdir(parents=True, exist_ok=True)
-    pacer = _Pacer(settings.rate)
-    result = ReplayResult()
-    lock = threading.Lock()
     progress = _Progress(len(requests), say)
-    stop = threading.Event()
     started = time.monotonic()
     limits = httpx.Limits(max_connections=settings.concurrency)
     with (
         httpx.Client(base_url=url, timeout=settings.timeout, limits=limits) as client,
         labels.open("a", encoding="utf-8") as sink,
     ):
-
-        def send(request: Request) -> None:
-            if stop.is_set():
-                return
-            pacer.wait()
-            error = None
-            try:
-                answer = client.post(
-                    "/predict", json=request.record, headers={"X-Request-ID": request.request_id}
-                )
-                if answer.status_code != 200:
-                    error = f"HTTP {answer.status_code}: {answer.text[:200]}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            with lock:
-                if error is None:
-                    result.sent += 1
-                    line = {
-                        "request_id": request.request_id,
-                        target: request.label,
-                        "time": request.time,
-                        "month": month,
-                    }
-                    sink.write(json.dumps(line) + "\n")
-                else:
-                    result.failed += 1
-                    if len(result.errors) < 5:
-                        result.errors.append(f"{request.request_id}: {error}")
-                    if result.failed > settings.max_errors:
-                        stop.set()
-                progress.update(result.sent + result.failed, result.failed)
-
+        run = _Replay(client, sink, settings, target, month, progress)
         try:
             with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
-                list(pool.map(send, requests))
+                list(pool.map(run.send, requests))
         finally:
-            progress.update(result.sent + result.failed, result.failed, force=True)
+            progress.update(run.result.sent + run.result.failed, run.result.failed, force=True)
             progress.close()
+    result = run.result
     result.seconds = time.monotonic() - started
-    if stop.is_set():
+    if run.stop.is_set():
         raise ReplayError(
             f"stopped after {result.failed} failed requests to {url}/predict "
             f"(monitor.replay.max_errors: {settings.max_errors}); first errors:\n  "
             + "\n  ".join(result.errors)
         )
     return result
+
+
+@contextmanager
+def bento_server(bento: str, monitor: MonitorParams) -> Iterator[str]:
+    """Serve ``bento`` on 127.0.0.1 for the block, logging its predictions to monitor.logs
+    (a local folder); the server's URL. Its output goes to monitor.out/replay-server.log."""
+    from mlops.release.localserver import HOST, bentoml_command, free_port, running
+
+    port = free_port()
+    log_file = Path(monitor.logs) / "predictions.jsonl" if "://" not in monitor.logs else None
+    env = {"MLOPS_PREDICTION_LOG": str(log_file.resolve())} if log_file else {}
+    with running(
+        bentoml_command(bento, port),
+        f"http://{HOST}:{port}",
+        Path(monitor.out) / "replay-server.log",
+        timeout=180,
+        env=env,
+    ) as server:
+        print(f"\nreplay: started {bento} on {server.url}, logging to {log_file}", flush=True)
+        yield server.url

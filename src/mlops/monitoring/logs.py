@@ -1,0 +1,256 @@
+"""Reading what production left: the service's prediction log and the late labels.
+
+- :func:`log_schema` is the reader's view of one logged prediction (the record the service's
+  ``PredictionLog`` writes);
+- :func:`sample_log` streams the JSON-lines log (a file, a folder or any fsspec URL) in
+  blocks with pyarrow and keeps a uniform random sample of bounded size (priority
+  reservoir), plus exact whole-log counts (:class:`LogStats`); memory stays bounded whatever
+  the log size;
+- :func:`read_labels` streams the late labels (true outcomes) of the sampled request ids,
+  and :func:`current_frame` joins them to the sample.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from mlops.core.config import SchemaParams
+from mlops.monitoring.errors import MonitorError
+from mlops.monitoring.summary import finite
+
+PROBABILITY = "probability"
+PREDICTION = "prediction"
+TARGET = "target"  # label column of the analysed frames (schema labels as strings)
+
+
+def log_schema(schema: SchemaParams) -> pa.Schema:
+    """The Arrow schema of one logged prediction (the service's PredictionLog format)."""
+    features = pa.struct(
+        [
+            pa.field(name, pa.string() if spec.type == "category" else pa.float64())
+            for name, spec in schema.features.items()
+        ]
+    )
+    return pa.schema(
+        [
+            pa.field("timestamp", pa.string()),
+            pa.field("request_id", pa.string()),
+            pa.field("model_version", pa.string()),
+            pa.field("features", features),
+            pa.field(PROBABILITY, pa.float64()),
+            pa.field(PREDICTION, pa.string()),
+            pa.field("unknown_categories", pa.list_(pa.string())),
+        ]
+    )
+
+
+def log_files(location: str) -> tuple[Any, list[str]]:
+    """The filesystem and the JSON-lines files at ``location`` (file, folder or URL)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(location)
+    if fs.isdir(path):
+        files = sorted(
+            f
+            for pattern in ("**/*.jsonl", "**/*.jsonl.gz")
+            for f in fs.glob(f"{path.rstrip('/')}/{pattern}")
+        )
+        files = [f for f in files if not Path(f).name.startswith("labels")]
+    elif fs.exists(path):
+        files = [path]
+    else:
+        files = []
+    return fs, files
+
+
+def _batches(
+    fs: Any, files: list[str], schema: pa.Schema, block_bytes: int
+) -> Iterator[pa.RecordBatch]:
+    read = pajson.ReadOptions(block_size=block_bytes, use_threads=True)
+    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    for name in files:
+        with fs.open(name, "rb", compression="infer") as handle:
+            try:
+                yield from pajson.open_json(handle, read_options=read, parse_options=parse)
+            except pa.ArrowInvalid as exc:
+                if "Empty JSON stream" in str(exc):  # an empty file: nothing logged yet
+                    continue
+                raise MonitorError(
+                    f"{name} is not a prediction log in the expected JSON-lines format "
+                    f"({exc}). Each line must be one JSON object as the service writes it "
+                    "(timestamp, request_id, model_version, features, probability, prediction)."
+                ) from None
+
+
+@dataclass
+class LogStats:
+    """Exact counts over the whole log (the sample only feeds the distributions)."""
+
+    files: int = 0
+    rows: int = 0
+    first: str | None = None
+    last: str | None = None
+    versions: Counter[str] = field(default_factory=Counter)
+    predictions: Counter[str] = field(default_factory=Counter)
+    unknown_rows: int = 0
+    probability_sum: float = 0.0
+    last_version: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "rows": self.rows,
+            "from": self.first,
+            "to": self.last,
+            "model_versions": dict(self.versions.most_common()),
+            "live_model_version": self.last_version,
+            "predictions": dict(self.predictions.most_common()),
+            "rows_with_unknown_categories": self.unknown_rows,
+            "mean_probability": finite(self.probability_sum / self.rows) if self.rows else None,
+        }
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        stamps = batch.column("timestamp")
+        low, high = pc.min_max(stamps).values()
+        if low.is_valid and (self.first is None or low.as_py() < self.first):
+            self.first = low.as_py()
+        if high.is_valid and (self.last is None or high.as_py() >= self.last):
+            self.last = high.as_py()
+            index = pc.index(stamps, high).as_py()
+            self.last_version = batch.column("model_version")[index].as_py()
+        for column, counter in (("model_version", self.versions), (PREDICTION, self.predictions)):
+            for item in pc.value_counts(batch.column(column)).to_pylist():
+                counter[str(item["values"])] += item["counts"]
+        lengths = pc.list_value_length(batch.column("unknown_categories"))
+        self.unknown_rows += int(pc.sum(pc.greater(lengths, 0)).as_py() or 0)
+        self.probability_sum += float(pc.sum(batch.column(PROBABILITY)).as_py() or 0.0)
+
+
+class _Reservoir:
+    """A uniform sample of at most ``size`` rows: every row gets a random priority and the
+    ``size`` smallest are kept, so memory is one block plus the sample."""
+
+    def __init__(self, size: int, rng: np.random.Generator) -> None:
+        self.size = size
+        self.rng = rng
+        self.kept: pa.Table | None = None
+        self.keys = np.empty(0)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        keys = self.rng.random(batch.num_rows)
+        table = pa.Table.from_batches([batch])
+        if self.kept is None:
+            self.kept, self.keys = table, keys
+        else:
+            if len(self.keys) >= self.size:  # only rows that beat the current worst key can enter
+                enter = keys < self.keys.max()
+                if not enter.any():
+                    return
+                table, keys = table.filter(pa.array(enter)), keys[enter]
+            self.kept = pa.concat_tables([self.kept, table])
+            self.keys = np.concatenate([self.keys, keys])
+        if len(self.keys) > self.size:
+            best = np.argpartition(self.keys, self.size - 1)[: self.size]
+            self.kept, self.keys = self.kept.take(pa.array(best)), self.keys[best]
+
+
+def sample_log(
+    location: str,
+    schema: SchemaParams,
+    rows: int,
+    seed: int = 0,
+    block_bytes: int = 32 << 20,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, LogStats]:
+    """A uniform sample of at most ``rows`` logged predictions, and exact whole-log stats.
+
+    Streams the log block by block into a reservoir sample, so memory is one block plus the
+    sample; ``progress`` hears the number of rows read after each block.
+    """
+    fs, files = log_files(location)
+    if not files:
+        raise MonitorError(
+            f"no prediction log found at {location!r} (expected a .jsonl file or a folder of "
+            "*.jsonl files). Serve the model and send traffic (`make replay`), or set "
+            "monitor.logs in params.yaml to where the service writes serve.prediction_log."
+        )
+    reservoir = _Reservoir(rows, np.random.default_rng(seed))
+    stats = LogStats(files=len(files))
+    for batch in _batches(fs, files, log_schema(schema), block_bytes):
+        if batch.num_rows == 0:
+            continue
+        stats.update(batch)
+        reservoir.add(batch)
+        if progress:
+            progress(stats.rows)
+    if reservoir.kept is None:
+        raise MonitorError(f"the prediction log at {location!r} is empty: no prediction yet")
+    return _sample_frame(reservoir.kept, schema, location), stats
+
+
+def _sample_frame(kept: pa.Table, schema: SchemaParams, location: str) -> pd.DataFrame:
+    """The sampled rows as a flat frame: one column per feature, no nested ``features.``."""
+    frame = kept.flatten().combine_chunks().to_pandas()
+    frame.columns = [c.removeprefix("features.") for c in frame.columns]
+    frame = frame.drop(columns=["unknown_categories"])
+    missing = [n for n in schema.feature_names if frame[n].isna().all()]
+    if missing and len(missing) == len(schema.feature_names):
+        raise MonitorError(
+            f"the log at {location!r} has none of the features of schema.features "
+            f"({', '.join(schema.feature_names)}): is it this model's prediction log?"
+        )
+    return frame.reset_index(drop=True)
+
+
+def read_labels(
+    location: str | None, key: str, target: str, ids: pd.Series, block_bytes: int = 32 << 20
+) -> pd.Series:
+    """Late labels (0/1) for the request ids in ``ids``, streamed; empty when none exist."""
+    empty = pd.Series(dtype="float64", name=target)
+    if not location:
+        return empty
+    fs, files = log_files(location)
+    if not files:
+        return empty
+    wanted = pa.array(ids.dropna().astype(str).unique())
+    schema = pa.schema([pa.field(key, pa.string()), pa.field(target, pa.float64())])
+    parts: list[pa.Table] = []
+    for batch in _batches(fs, files, schema, block_bytes):
+        table = pa.Table.from_batches([batch])
+        parts.append(table.filter(pc.is_in(table.column(key), value_set=wanted)))
+    if not parts:
+        return empty
+    labels = pa.concat_tables(parts).to_pandas().dropna()
+    bad = labels[~labels[target].isin([0.0, 1.0])]
+    if len(bad):
+        raise MonitorError(
+            f"labels at {location!r}: '{target}' must be 0 or 1, got {bad[target].iloc[0]!r} "
+            f"for {key} {bad[key].iloc[0]!r}"
+        )
+    return labels.drop_duplicates(key, keep="last").set_index(key)[target]
+
+
+def current_frame(
+    sample: pd.DataFrame, labels: pd.Series, schema: SchemaParams, key: str
+) -> pd.DataFrame:
+    """The sampled log with the late labels joined (``target`` as label strings)."""
+    frame = sample.copy()
+    if len(labels):
+        joined = frame[key].astype(str).map(labels)
+        frame[TARGET] = np.where(
+            joined.isna(),
+            None,
+            np.where(joined == 1, schema.positive_label, schema.negative_label),
+        )
+    return frame

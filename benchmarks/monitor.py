@@ -97,12 +97,12 @@ def _repeat(lines: list[str], path: Path, rows: int) -> None:
 
 def child_monitor(log: Path, out: Path) -> dict:
     from mlops.core.config import load_params
-    from mlops.monitoring import report
+    from mlops.monitoring import run
 
     os.chdir(ROOT)
     params = load_params(ROOT / "params.yaml")
     rules = params.monitor
-    summary = report.main(params, rules, logs=str(log), labels="", out=out, say=lambda m: None)
+    summary = run.main(params, rules, logs=str(log), labels="", out=out, say=lambda m: None)
     return {"verdict": summary["verdict"], "rows": summary["log"]["rows"]}
 
 

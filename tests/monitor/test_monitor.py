@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from mlops.core.config import MonitorParams, Params, ParamsError, load_params
-from mlops.monitoring import report
+from mlops.monitoring import run
 from mlops.monitoring.drift import analyse, reference_frame
 from mlops.monitoring.errors import MonitorError
 from mlops.monitoring.logs import current_frame, read_labels, sample_log
@@ -194,7 +194,7 @@ def test_main_writes_report_summary_and_markdown(project, log_factory, params):
     table = make_table(params, rows=400, seed=7)
     log_factory(table, Path(m.logs) / "predictions.jsonl", labels=Path(m.labels))
     messages = []
-    summary = report.main(p, m, say=messages.append)
+    summary = run.main(p, m, say=messages.append)
     out = Path(m.out)
     assert json.loads((out / "summary.json").read_text()) == summary
     assert summary["log"]["rows"] == 400 and summary["performance"]["labelled"] == 400

@@ -53,11 +53,11 @@ def monitor(
 ) -> None:
     """Compare the prediction log with the training window: report.html, summary.json/.md."""
     from mlops.core.config import load_params
-    from mlops.monitoring import report
+    from mlops.monitoring import run
 
     _check_url(report_link, "--report-link")
     p = load_params(params)
-    summary = report.main(p, p.monitor, logs, labels, out, report_link)
+    summary = run.main(p, p.monitor, logs, labels, out, report_link)
     folder = out or p.monitor.out
     markdown = (folder / "summary.md").read_text()
     step_summary(markdown)

@@ -5,26 +5,17 @@ import json
 
 import pytest
 
-from mlops.core.config import GateParams, ReportParams
+from mlops.core.config import ReportParams
 from mlops.core.errors import DataFetchError
 from mlops.pipeline import validate as validate_stage
 from mlops.pipeline.repro import record
-from mlops.report.build import (
-    DataDiff,
-    GateRules,
-    PipelineFailure,
-    ReportInputs,
-    data_diff,
-    gate,
-    pipeline_failure,
-    render,
-)
+from mlops.report.diffs import DataDiff, data_diff
+from mlops.report.failure import PipelineFailure, pipeline_failure
+from mlops.report.gate import GateRules, gate
+from mlops.report.render import ReportInputs, render
+from tests.code.report_cases import BASE, RULES
 from tests.conftest import feature
 
-RULES = GateParams(
-    metric="roc_auc", max_drop=0.005, floor=0.65, significant=0.001, override_label="ok"
-)
-BASE = {"roc_auc": 0.70}
 PROBLEMS = [
     f"column '{name}': rule at most 5% missing (found 10.1%) broken by 33,000 rows"
     for name in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "pressure", "visib")

@@ -6,28 +6,16 @@ import re
 import pandas as pd
 import pytest
 
-from mlops.core.config import GateParams, ReportParams
+from mlops.core.config import ReportParams
 from mlops.pipeline.profile import profile, psi
 from mlops.pipeline.repro import parse
-from mlops.report.build import (
-    DataDiff,
-    GateRules,
-    ReportInputs,
-    compare_metrics,
-    curve_chart,
-    data_diff,
-    gate,
-    gate_rules,
-    override_requested,
-    params_diff,
-    render,
-)
+from mlops.report.charts import curve_chart
+from mlops.report.diffs import DataDiff, data_diff, params_diff
+from mlops.report.gate import GateRules, gate, gate_rules, override_requested
+from mlops.report.metrics import compare_metrics
+from mlops.report.render import ReportInputs, render
+from tests.code.report_cases import BASE, RULES
 from tests.conftest import feature
-
-RULES = GateParams(
-    metric="roc_auc", max_drop=0.005, floor=0.65, significant=0.001, override_label="ok"
-)
-BASE = {"roc_auc": 0.70, "log_loss": 0.41, "threshold": 0.3, "confusion": {"tn": 1}}
 
 
 def test_gate_passes_a_small_drop_and_fails_a_large_one():

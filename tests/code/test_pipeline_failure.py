@@ -11,7 +11,7 @@ from mlops.pipeline import validate as validate_stage
 from mlops.pipeline.repro import record
 from mlops.report.diffs import DataDiff, data_diff
 from mlops.report.failure import PipelineFailure, pipeline_failure
-from mlops.report.gate import GateRules, gate
+from mlops.report.gate import GateRules, decision, gate
 from mlops.report.render import ReportInputs, render
 from tests.code.report_cases import BASE, RULES
 from tests.conftest import feature
@@ -183,6 +183,17 @@ def test_a_failed_run_fails_the_gate_and_no_label_overrides_it():
     assert result.message() == (
         "quality gate failed: the pipeline failed at stage `validate`: 7 data problems"
     )
+
+
+def test_the_gate_command_says_that_no_label_overrides_a_failed_run():
+    failure = PipelineFailure(stage="train")
+    result = gate({}, BASE, RULES, True, failure=failure)
+    said = decision(result, GateRules(RULES, "params.yaml on main"), failure)
+    assert not said.passes and said.out == []
+    assert said.err == [
+        "gate: quality gate failed: the pipeline failed at stage `train`",
+        "gate: fix the pipeline (see the report): no label overrides a failed run",
+    ]
 
 
 def test_a_stale_profile_is_not_used_after_a_run_that_stopped_before_validate():

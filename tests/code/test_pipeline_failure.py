@@ -5,26 +5,17 @@ import json
 
 import pytest
 
-from mlops.core.config import GateParams, ReportParams
+from mlops.core.config import ReportParams
 from mlops.core.errors import DataFetchError
 from mlops.pipeline import validate as validate_stage
 from mlops.pipeline.repro import record
-from mlops.report.build import (
-    DataDiff,
-    GateRules,
-    PipelineFailure,
-    ReportInputs,
-    data_diff,
-    gate,
-    pipeline_failure,
-    render,
-)
+from mlops.report.diffs import DataDiff, data_diff
+from mlops.report.failure import PipelineFailure, pipeline_failure
+from mlops.report.gate import GateRules, decision, gate
+from mlops.report.render import ReportInputs, render
+from tests.code.report_cases import BASE, RULES
 from tests.conftest import feature
 
-RULES = GateParams(
-    metric="roc_auc", max_drop=0.005, floor=0.65, significant=0.001, override_label="ok"
-)
-BASE = {"roc_auc": 0.70}
 PROBLEMS = [
     f"column '{name}': rule at most 5% missing (found 10.1%) broken by 33,000 rows"
     for name in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "pressure", "visib")
@@ -192,6 +183,17 @@ def test_a_failed_run_fails_the_gate_and_no_label_overrides_it():
     assert result.message() == (
         "quality gate failed: the pipeline failed at stage `validate`: 7 data problems"
     )
+
+
+def test_the_gate_command_says_that_no_label_overrides_a_failed_run():
+    failure = PipelineFailure(stage="train")
+    result = gate({}, BASE, RULES, True, failure=failure)
+    said = decision(result, GateRules(RULES, "params.yaml on main"), failure)
+    assert not said.passes and said.out == []
+    assert said.err == [
+        "gate: quality gate failed: the pipeline failed at stage `train`",
+        "gate: fix the pipeline (see the report): no label overrides a failed run",
+    ]
 
 
 def test_a_stale_profile_is_not_used_after_a_run_that_stopped_before_validate():

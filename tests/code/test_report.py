@@ -6,28 +6,16 @@ import re
 import pandas as pd
 import pytest
 
-from mlops.core.config import GateParams, ReportParams
+from mlops.core.config import ReportParams
 from mlops.pipeline.profile import profile, psi
 from mlops.pipeline.repro import parse
-from mlops.report.build import (
-    DataDiff,
-    GateRules,
-    ReportInputs,
-    compare_metrics,
-    curve_chart,
-    data_diff,
-    gate,
-    gate_rules,
-    override_requested,
-    params_diff,
-    render,
-)
+from mlops.report.charts import curve_chart
+from mlops.report.diffs import DataDiff, data_diff, params_diff
+from mlops.report.gate import GateRules, decision, gate, gate_rules, override_requested
+from mlops.report.metrics import compare_metrics
+from mlops.report.render import ReportInputs, render
+from tests.code.report_cases import BASE, RULES
 from tests.conftest import feature
-
-RULES = GateParams(
-    metric="roc_auc", max_drop=0.005, floor=0.65, significant=0.001, override_label="ok"
-)
-BASE = {"roc_auc": 0.70, "log_loss": 0.41, "threshold": 0.3, "confusion": {"tn": 1}}
 
 
 def test_gate_passes_a_small_drop_and_fails_a_large_one():
@@ -258,6 +246,30 @@ def test_the_report_shows_a_gate_change_above_the_metrics_not_in_the_params():
     assert "| `gate.max_drop` | 0.0050 | 0.0500 |" in text
     assert "### Params changed (1)" in text  # train.lr only
     assert text.count("`gate.max_drop`") == 1
+
+
+# ------------------------------------------------------------------ the gate command's words
+def test_a_passing_gate_says_the_metric_and_its_verdict():
+    said = decision(gate({"roc_auc": 0.7004}, BASE, RULES, False), GateRules(RULES, "p"), None)
+    assert said.passes and said.err == []
+    assert said.out == ["gate: quality gate passed: roc_auc 0.7004 (unchanged)"]
+
+
+def test_a_failing_gate_names_the_label_that_unblocks_it_after_the_warning():
+    rules = GateRules(RULES, "params.yaml", [], "`main` has no `gate` section")
+    said = decision(gate({"roc_auc": 0.69}, BASE, RULES, False), rules, None)
+    assert not said.passes and said.out == []
+    assert said.err[0] == "gate: warning: `main` has no `gate` section"
+    assert said.err[1].startswith("gate: quality gate failed: ROC AUC dropped from 0.7000")
+    assert said.err[2:] == ["gate: to merge anyway, a reviewer adds the label 'ok'"]
+
+
+def test_an_overridden_gate_passes_and_says_why():
+    said = decision(gate({"roc_auc": 0.5}, BASE, RULES, True), GateRules(RULES, "p"), None)
+    assert said.passes and said.err == []
+    (line,) = said.out
+    assert line.startswith("gate: quality gate failed: ROC AUC dropped")
+    assert line.endswith("(overridden by label); passing because the PR has the override label")
 
 
 def test_repro_log_is_parsed_into_stages():

@@ -17,7 +17,7 @@ from mlops.pipeline.evaluate import evaluate
 from mlops.pipeline.prepare import split
 from mlops.pipeline.train import features_and_target, train
 from mlops.pipeline.validate import validate
-from mlops.report.build import gate
+from mlops.report.gate import gate
 
 ROC_AUC_FLOOR = 0.67  # the default model's measured floors (see above)
 PR_AUC_FLOOR = 0.30

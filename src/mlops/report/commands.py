@@ -38,10 +38,10 @@ def report(
     """Write the pull-request report (paths.report/report.md) against the base branch."""
     import yaml
 
-    from mlops.report import build as stage
+    from mlops.report import write
 
     p = load_params(params)
-    stage.main(p, yaml.safe_load(params.read_text()), base, pipeline_outcome, params)
+    write.main(p, yaml.safe_load(params.read_text()), base, pipeline_outcome, params)
 
 
 @command(app)
@@ -56,10 +56,11 @@ def gate(
     import yaml
 
     from mlops.pipeline.repro import RECORD_FILE
-    from mlops.report import build as stage
+    from mlops.report import collect
+    from mlops.report.gate import decision
 
     p = load_params(params)
-    inputs = stage.collect(
+    inputs = collect.collect(
         p,
         yaml.safe_load(params.read_text()),
         base,
@@ -67,25 +68,12 @@ def gate(
         pipeline_outcome,
         params,
     )
-    result, rules = inputs.gate, inputs.gate_rules
-    if rules.warning:
-        print(f"gate: warning: {rules.warning}", file=sys.stderr)
-    if result.passed:
-        print(f"gate: {result.message()}: {result.metric} {result.head:.4f} ({result.verdict})")
-    elif result.overridden:
-        print(f"gate: {result.message()}; passing because the PR has the override label")
-    else:
-        print(f"gate: {result.message()}", file=sys.stderr)
-        if inputs.failure is not None:
-            print(
-                "gate: fix the pipeline (see the report): no label overrides a failed run",
-                file=sys.stderr,
-            )
-        else:
-            print(
-                f"gate: to merge anyway, a reviewer adds the label '{rules.rules.override_label}'",
-                file=sys.stderr,
-            )
+    said = decision(inputs.gate, inputs.gate_rules, inputs.failure)
+    for line in said.err:
+        print(line, file=sys.stderr)
+    for line in said.out:
+        print(line)
+    if not said.passes:
         raise typer.Exit(1)
 
 
@@ -101,14 +89,12 @@ def gate_label(
     """Whether a label event can change the gate's verdict: only the base branch's override
     label can. Writes gate=true|false to $GITHUB_OUTPUT, so pr.yml re-runs only the gate
     and the comment for that label, and nothing for any other."""
-    import yaml
-
     from mlops.core import github
-    from mlops.report import build as stage
+    from mlops.report.collect import yaml_at
+    from mlops.report.gate import gate_rules
 
-    text = github.read_at(github.resolve(base), params)
-    base_params = yaml.safe_load(text) if text else None
-    rules = stage.gate_rules(load_params(params).gate, base_params, base).rules
+    base_params = yaml_at(github.resolve(base), params)
+    rules = gate_rules(load_params(params).gate, base_params, base).rules
     affects = label == rules.override_label
     if affects:
         print(f"gate-label: '{label}' is the override label on {base}: the gate runs again")

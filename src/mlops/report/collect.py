@@ -1,0 +1,138 @@
+"""The report's inputs, read from the workspace (this branch) and from git (the base
+revision): the thin part in front of the pure :func:`mlops.report.render.render`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops.core import github
+from mlops.core.config import DEFAULT_PARAMS, Params
+from mlops.report.diffs import DataDiff, data_diff
+from mlops.report.failure import PipelineFailure, pipeline_failure
+from mlops.report.gate import GateResult, GateRules, gate, gate_rules, override_requested
+from mlops.report.render import ReportInputs
+
+
+def collect(
+    params: Params,
+    raw_params: dict[str, Any],
+    base: str,
+    stages_file: Path | None = None,
+    outcome: str | None = None,
+    params_file: Path = DEFAULT_PARAMS,
+) -> ReportInputs:
+    """Gather everything the report needs from the workspace and from the base revision.
+
+    ``stages_file`` is the record of the last `make repro`; ``outcome`` the CI step's outcome
+    of that run (None outside CI). The gate's rules come from the base's ``params_file``.
+    """
+    paths = params.paths
+    base_sha = github.resolve(base)
+    head_sha = github.head()
+    run = _json_file(stages_file)
+    head_validation = _json_file(paths.validation)
+    failure = pipeline_failure(run, head_validation, outcome)
+    head_metrics = _head_metrics(paths.metrics, failure)
+    base_metrics = _json_at(base_sha, paths.metrics)
+    base_params = yaml_at(base_sha, params_file)
+    data = _data_diff(paths.validation, base, base_sha, head_validation, failure)
+    rules = gate_rules(params.gate, base_params, base)
+    result = _judge(head_metrics, base_metrics, rules, failure)
+    return ReportInputs(
+        head_ref=os.environ.get("GITHUB_HEAD_REF") or github.describe_head(),
+        base_ref=base,
+        head_sha=head_sha,
+        base_sha=base_sha,
+        head_metrics=head_metrics,
+        base_metrics=base_metrics,
+        head_params=raw_params,
+        base_params=base_params,
+        data=data,
+        head_plots={} if failure else _plots(_json_file, paths.plots),
+        base_plots=_plots(lambda p: _json_at(base_sha, p), paths.plots),
+        stages=run.get("stages") if isinstance(run, dict) else run,
+        gate=result,
+        gate_rules=rules,
+        settings=params.report,
+        artifact_url=os.environ.get("ARTIFACT_URL") or None,
+        failure=failure,
+    )
+
+
+def _head_metrics(path: Path, failure: PipelineFailure | None) -> dict[str, Any]:
+    """This branch's metrics; none after a failure (the workspace's are not this branch's)."""
+    if failure is not None:
+        return {}
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `make repro` first")
+    return json.loads(path.read_text())
+
+
+def _data_diff(
+    validation: Path,
+    base: str,
+    base_sha: str,
+    head_validation: dict[str, Any] | None,
+    failure: PipelineFailure | None,
+) -> DataDiff:
+    return data_diff(
+        Path("data.dvc").read_text() if Path("data.dvc").exists() else None,
+        github.read_at(base_sha, "data.dvc"),
+        head_validation,
+        _json_at(base_sha, validation),
+        base_ref=base,
+        failure=failure,
+        where=validation.as_posix(),
+    )
+
+
+def _judge(
+    head_metrics: dict[str, Any],
+    base_metrics: dict[str, Any] | None,
+    rules: GateRules,
+    failure: PipelineFailure | None,
+) -> GateResult:
+    """The gate under the base's rules; the PR's labels (PR_LABELS) say if it is overridden."""
+    return gate(
+        head_metrics,
+        base_metrics,
+        rules.rules,
+        override_requested(rules.rules),
+        source=rules.source,
+        changes=rules.changes,
+        failure=failure,
+    )
+
+
+def _json_at(commit: str, path: Path) -> Any:
+    text = github.read_at(commit, path)
+    return json.loads(text) if text else None
+
+
+def yaml_at(commit: str, path: Path) -> Any:
+    """The YAML file ``path`` at ``commit``, parsed; None if it does not exist there."""
+    text = github.read_at(commit, path)
+    return yaml.safe_load(text) if text else None
+
+
+def _json_file(path: Path | None) -> Any:
+    return json.loads(path.read_text()) if path and path.exists() else None
+
+
+def _plots(read: Callable[[Path], Any], plots_dir: Path) -> dict[str, Any]:
+    """The plot data evaluate writes as JSON (paths.plots), by plot name, as ``read`` finds it."""
+    from mlops.pipeline.evaluate import PLOT_FILES
+
+    found = {}
+    for name, filename in PLOT_FILES.items():
+        if filename.endswith(".json"):
+            data = read(plots_dir / filename)
+            if data:
+                found[name] = data.get(name)
+    return found

@@ -15,6 +15,7 @@ import pandas as pd
 from mlops.core.config import PrepareParams, SchemaParams
 from mlops.core.errors import UserError
 
+
 class SplitError(UserError, ValueError):
     """A time window is empty: the dates in params.yaml do not match the data."""
 

@@ -62,7 +62,7 @@ def _makefile_targets() -> set[str]:
 
 def test_the_documents_figures_are_the_benchmarks_json():
     """Every marked figure re-rendered from its JSON is what the document holds."""
-    blocks = tables.BLOCKS.keys() - tables.DEFAULT_DATA_BLOCKS
+    blocks = tables.BLOCKS.keys() - tables.figures.DEFAULT_DATA_BLOCKS
     stale = [_rel(path) for path in tables.stale(blocks)]
     assert not stale, (
         f"{', '.join(stale)}: figures differ from benchmarks/*.json (or tests/durations.json, "
@@ -72,7 +72,7 @@ def test_the_documents_figures_are_the_benchmarks_json():
 
 @pytest.mark.default_data("after your pipeline run, `make bench-docs` writes your metrics")
 def test_the_documents_metrics_are_reports_metrics_json():
-    stale = [_rel(path) for path in tables.stale(tables.DEFAULT_DATA_BLOCKS)]
+    stale = [_rel(path) for path in tables.stale(tables.figures.DEFAULT_DATA_BLOCKS)]
     assert not stale, (
         f"{', '.join(stale)}: metrics differ from reports/metrics.json: run `make bench-docs` "
         "and commit the result"
@@ -86,12 +86,13 @@ def test_every_renderer_is_used_and_every_figure_is_marked():
 
 def test_a_figure_edited_by_hand_is_put_back():
     text = "before <!-- bench:service-cpu -->9.9 ms<!-- /bench:service-cpu --> after"
+    cpu = tables.figures.service_cpu()
     assert tables.render(text, "x.md") == (
-        f"before <!-- bench:service-cpu -->{tables.service_cpu()}<!-- /bench:service-cpu --> after"
+        f"before <!-- bench:service-cpu -->{cpu}<!-- /bench:service-cpu --> after"
     )
     table = "<!-- bench:monitor -->\n| old |\n<!-- /bench:monitor -->"
     assert tables.render(table, "x.md") == (
-        f"<!-- bench:monitor -->\n\n{tables.monitor_table()}\n\n<!-- /bench:monitor -->"
+        f"<!-- bench:monitor -->\n\n{tables.figures.monitor_table()}\n\n<!-- /bench:monitor -->"
     )
 
 
@@ -115,7 +116,7 @@ def test_the_check_mode_says_which_target_to_run(tmp_path, monkeypatch, capsys):
     assert "run `make bench-docs`" in capsys.readouterr().err
     assert doc.read_text() == "<!-- bench:service-cpu -->9.9 ms<!-- /bench:service-cpu -->\n"
     assert tables.main([]) == 0
-    assert tables.service_cpu() in doc.read_text()
+    assert tables.figures.service_cpu() in doc.read_text()
 
 
 # --- README: the front door ------------------------------------------------------------------

@@ -24,7 +24,7 @@ export BASE
 
 .PHONY: help install data run repro show report gate gate-label pull-cache cloud-auth test \
 	test-fast test-shard test-durations lint lint-workflows lint-workflows-online hooks format \
-	bench bench-ci clean rename
+	bench bench-ci bench-docs clean rename
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -112,6 +112,9 @@ bench: data ## Benchmark the pipeline (full and no-op dvc repro) -> benchmarks/r
 
 bench-ci: install ## Time each job of pr.yml with act, warm and cold caches -> benchmarks/ci.json
 	$(RUN) python benchmarks/ci.py $(BENCH_CI_ARGS)
+
+bench-docs: install ## Write the figures of README.md and docs/ from benchmarks/*.json (and the metrics)
+	$(RUN) python benchmarks/tables.py
 
 rename: install ## Fork: rename package, command and project: make rename NAME=churn_model
 	@test -n "$(NAME)" || { echo "usage: make rename NAME=<package> [PROJECT=<name>] [DRY_RUN=1]" >&2; exit 2; }

@@ -1,0 +1,361 @@
+"""What each measured figure of the documents says, rendered from the file that holds it.
+
+One function per block name (:data:`BLOCKS`); ``benchmarks/tables.py`` (``make bench-docs``)
+writes their output between the documents' ``bench:NAME`` markers. The sources: the
+benchmarks' JSON (benchmarks/results.json, service.json, monitor.json, ci.json), the suite's
+measured times (tests/durations.json), the committed metrics (reports/metrics.json) and the
+example report (docs/pr-report-example.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class StaleSource(Exception):
+    """A document names a block no renderer knows, or a source lacks what a block shows."""
+
+
+# --- reading the sources ---------------------------------------------------------------------
+
+
+@cache
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise StaleSource(f"{path} not found: run the benchmark that writes it")
+    return json.loads(path.read_text())
+
+
+def source(name: str) -> dict[str, Any]:
+    """One JSON source, by its path in the repository."""
+    return _read_json(ROOT / name)
+
+
+def _date(data: dict[str, Any]) -> str:
+    return data.get("when", "")[:10] or "on an unrecorded date"
+
+
+def _machine(data: dict[str, Any]) -> str:
+    machine = data["machine"]
+    return f"{machine['cpus']} CPUs, Python {machine['python']}"
+
+
+def _met(flag: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "not known yet"}[flag]
+
+
+def _load(values: list[float]) -> str:
+    return f"load {values[0]:.1f}"
+
+
+# --- the pipeline: benchmarks/results.json ---------------------------------------------------
+
+PIPELINE_MEASURES = {
+    "full_repro": "full pipeline (`dvc repro --force --no-run-cache`)",
+    "noop_repro": "no-op `dvc repro`",
+}
+
+
+def pipeline_table() -> str:
+    data = source("benchmarks/results.json")
+    lines = [
+        "| measure | median | runs | baseline | ratio | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label in PIPELINE_MEASURES.items():
+        m = data[key]
+        runs = ", ".join(f"{run:.1f}" for run in m["runs"])
+        lines.append(
+            f"| {label} | {m['seconds']:.1f} s | {runs} | {m['baseline_seconds']:.1f} s: "
+            f"{m['baseline']} | {m['overhead_ratio']:.2f} | ≤ {m['target_seconds']:g} s: "
+            f"{_met(m['meets_target'])} |"
+        )
+    lines += ["", f"Measured {_date(data)} ({_machine(data)})."]
+    return "\n".join(lines)
+
+
+def repro_times() -> str:
+    data = source("benchmarks/results.json")
+    return (
+        f"{data['full_repro']['seconds']:.1f} s of pipeline on {data['machine']['cpus']} "
+        f"cores, {data['noop_repro']['seconds']:.1f} s when nothing changed"
+    )
+
+
+# --- the service: benchmarks/service.json ----------------------------------------------------
+
+
+def _loads(server: dict[str, Any]) -> list[str]:
+    """The keys of the single-record loads (c1, c16, ...), fewest connections first."""
+    return sorted((k for k in server if re.fullmatch(r"c\d+", k)), key=lambda k: int(k[1:]))
+
+
+def _latency(run: dict[str, Any]) -> str:
+    return f"{run['rps']:,.0f}, {run['p50_ms']:.1f}/{run['p99_ms']:.1f}"
+
+
+def _service_load_rows(data: dict[str, Any]) -> list[str]:
+    bento, fast, limit = data["bentoml"], data["fastapi"], data["in_process"]["single"]
+    rows = []
+    for key in _loads(bento):
+        connections = int(key[1:])
+        label = f"{connections} connection{'s' * (connections != 1)}: req/s, p50/p99 ms"
+        baseline = _latency(limit) if connections == 1 else ""
+        rows.append(f"| {label} | {_latency(bento[key])} | {_latency(fast[key])} | {baseline} |")
+    return rows
+
+
+def _errors(server: dict[str, Any]) -> str:
+    """Errors of each load, then of the batch load; "of N" where there were any."""
+    runs = [server[k] for k in _loads(server)] + [server["batch"]]
+    return ", ".join(f"{r['errors']} of {r['requests']:,}" if r["errors"] else "0" for r in runs)
+
+
+def service_table() -> str:
+    data = source("benchmarks/service.json")
+    bento, fast, limit = data["bentoml"], data["fastapi"], data["in_process"]
+    at = f"c{data['target']['connections']}"
+    lines = [
+        "| measure | BentoML service | FastAPI baseline | in-process Pipeline |",
+        "|---|---|---|---|",
+        *_service_load_rows(data),
+        f"| server CPU per request at {at[1:]} connections | "
+        f"{bento[at]['server_cpu_ms_per_request']:.1f} ms | "
+        f"{fast[at]['server_cpu_ms_per_request']:.1f} ms | |",
+        f"| batch of {data['batch_rows']:,} rows: rows/s | {bento['batch']['rows_per_s']:,.0f} | "
+        f"{fast['batch']['rows_per_s']:,.0f} | {limit['batch']['rows_per_s']:,.0f} |",
+        f"| errors ({', '.join(k[1:] for k in _loads(bento))} connections, batch) | "
+        f"{_errors(bento)} | {_errors(fast)} | |",
+        f"| cold start to `/readyz` | {bento['cold_start_s']:.1f} s | "
+        f"{fast['cold_start_s']:.1f} s | |",
+        f"| server memory (RSS) | {bento['memory_mb']:,.0f} MiB | {fast['memory_mb']:,.0f} MiB | |",
+    ]
+    if "fast_single" in limit:
+        lines.append(
+            f"| the service's own path in process ({limit['engine']}): rows/s for 1 row, "
+            f"for {data['batch_rows']:,} | | | {limit['fast_single']['rows_per_s']:,.0f}, "
+            f"{limit['fast_batch']['rows_per_s']:,.0f} |"
+        )
+    lines += ["", f"Verdict of `benchmarks/service.py`: {data['verdict']}."]
+    return "\n".join(lines)
+
+
+def service_fastpath() -> str:
+    limit = source("benchmarks/service.json")["in_process"]
+    return (
+        f"{limit['fast_single']['p50_ms']:.2f} ms for one record where the sklearn Pipeline "
+        f"takes {limit['single']['p50_ms']:.1f} ms (medians, `make bench-service`)"
+    )
+
+
+def service_cpu() -> str:
+    data = source("benchmarks/service.json")
+    run = data["bentoml"][f"c{data['target']['connections']}"]
+    return f"{run['server_cpu_ms_per_request']:.1f} ms"
+
+
+def service_batch() -> str:
+    data = source("benchmarks/service.json")
+    bento, fast = data["bentoml"]["batch"], data["fastapi"]["batch"]
+    return (
+        f"`/predict_batch` ({data['batch_rows']:,} rows) serves {bento['rows_per_s']:,.0f} "
+        f"rows/s, against {fast['rows_per_s']:,.0f} for the FastAPI baseline, which answered "
+        f"{fast['errors']} of its {fast['requests']} batch requests with an error"
+    )
+
+
+def service_p99() -> str:
+    data = source("benchmarks/service.json")
+    widest = _loads(data["bentoml"])[-1]
+    return f"{widest[1:]} connections is {data['bentoml'][widest]['p99_ms'] / 1000:.1f} s"
+
+
+# --- the monitor: benchmarks/monitor.json ----------------------------------------------------
+
+MONITOR_CASES = {
+    "monitor": "`make monitor`",
+    "baseline_plain_evidently": "plain pandas + Evidently (baseline)",
+}
+
+
+def _rows(n: int) -> str:
+    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n:,}"
+
+
+def monitor_table() -> str:
+    data = source("benchmarks/monitor.json")
+    lines = [
+        "| case | rows | log size | seconds | peak memory | verdict |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in data["results"]:
+        size = f"{r['log_gb']:.2f} GB" if "log_gb" in r else ""
+        lines.append(
+            f"| {MONITOR_CASES[r['case']]} | {_rows(r['rows'])} | {size} | {r['seconds']:.1f} | "
+            f"{r['peak_rss_mb']:,.0f} MB | {r.get('verdict', '')} |"
+        )
+    target = data["targets_for_10M_rows"]
+    lines += [
+        "",
+        f"Target for 10M rows: ≤ {target['seconds']:g} s and ≤ {target['peak_rss_mb']:,.0f} MB "
+        f"of peak memory: {_met(data['largest_within_targets'])} by the largest case. "
+        f"Measured {_date(data)} ({_machine(data)}).",
+    ]
+    return "\n".join(lines)
+
+
+# --- the pull-request check: benchmarks/ci.json ----------------------------------------------
+
+CI_JOB_NAMES = {
+    "lint": "`lint`",
+    "pipeline": "`pipeline and report`",
+    "comment": "`report comment`",
+}
+
+
+def _job_order(name: str) -> tuple[int, str]:
+    rank = {"lint": 0, "pipeline": 2, "comment": 3}.get(name, 1)
+    return rank, name
+
+
+def _job_label(name: str) -> str:
+    shard = re.fullmatch(r"test \((\d+/\d+)\)", name)
+    return f"`test`, shard {shard.group(1)}" if shard else CI_JOB_NAMES.get(name, f"`{name}`")
+
+
+def _job_cell(run: dict[str, Any], name: str) -> str:
+    job = run["jobs"].get(name)
+    if job is None:
+        return "not measured"
+    failed = ", a test failed" if job.get("failed") else ""
+    return f"{job['seconds']:.0f} s ({_load(job['load_after'])}{failed})"
+
+
+def _critical_cell(run: dict[str, Any]) -> str:
+    path = " → ".join(run["critical_path"])
+    text = f"**{run['critical_path_seconds']:.0f} s** ({path})"
+    if run.get("unmeasured_jobs"):
+        text += f"; a lower bound: {', '.join(run['unmeasured_jobs'])} not measured"
+    return text
+
+
+def ci_jobs_table() -> str:
+    data = source("benchmarks/ci.json")
+    kinds = [data[kind] for kind in ("warm", "cold")]
+    names = {name for run in kinds for name in [*run["jobs"], *run.get("unmeasured_jobs", [])]}
+    names -= {"test"} if any(name.startswith("test (") for name in names) else set()
+    lines = ["| job (one runner each) | warm caches | cold caches |", "|---|---|---|"]
+    for name in sorted(names, key=_job_order):
+        lines.append(f"| {_job_label(name)} | {' | '.join(_job_cell(r, name) for r in kinds)} |")
+    lines.append(f"| **critical path** | {' | '.join(_critical_cell(r) for r in kinds)} |")
+    targets = ", ".join(f"{k} ≤ {data[k]['target_seconds']:g} s" for k in ("warm", "cold"))
+    lines += ["", f"Targets: {targets}; met: {_met(data['warm']['meets_target'])} (warm), "
+              f"{_met(data['cold']['meets_target'])} (cold)."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def ci_labels_table() -> str:
+    events = source("benchmarks/ci.json")["label_event"]
+    lines = ["| label | jobs that ran | time |", "|---|---|---|"]
+    for label, run in events.items():
+        failed = ", failed" if run.get("failed") else ""
+        lines.append(
+            f"| `{label}` | {' → '.join(run['critical_path'])} | "
+            f"{run['critical_path_seconds']:.0f} s ({_load(run['load_after'])}{failed}) |"
+        )
+    return "\n".join(lines)
+
+
+def ci_when() -> str:
+    data = source("benchmarks/ci.json")
+    loads = [
+        job["load_after"][0]
+        for kind in ("warm", "cold")
+        for job in data[kind]["jobs"].values()
+        if "load_after" in job
+    ]
+    return (
+        f"{_date(data)} on a {data['machine']['cpus']}-core machine; the load average (1 min) "
+        f"when a job ended was between {min(loads):.1f} and {max(loads):.1f}"
+    )
+
+
+# --- the suite: tests/durations.json ---------------------------------------------------------
+
+
+def suite_serial() -> str:
+    total = source("tests/durations.json")["total_seconds"]
+    return f"{total:,.0f} s ({total / 60:.0f} min)"
+
+
+def slowest_test() -> str:
+    seconds = source("tests/durations.json")["seconds"]
+    unit = max(seconds, key=seconds.get)
+    return f"`{unit}`, {seconds[unit]:.0f} s"
+
+
+# --- the model: reports/metrics.json ---------------------------------------------------------
+
+
+def metrics_block() -> str:
+    """The metrics part of what `make show` prints, from the committed reports/metrics.json."""
+    metrics = source("reports/metrics.json")
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    width = max(map(len, scalars))
+    lines = ["```text", "Metrics on the test window (reports/metrics.json):"]
+    lines += [f"  {name:<{width}}  {value:.4f}" for name, value in scalars.items()]
+    lines.append("  " + ", ".join(f"{k} rows {v:,}" for k, v in metrics.get("rows", {}).items()))
+    confusion = metrics.get("confusion", {})
+    lines.append("  confusion: " + ", ".join(f"{k} {v:,}" for k, v in confusion.items()))
+    return "\n".join([*lines, "```"])
+
+
+def model_quality() -> str:
+    m = source("reports/metrics.json")
+    return (
+        f"ROC AUC {m['roc_auc']:.3f} and PR AUC {m['pr_auc']:.3f} on the test months "
+        f"(positive rate {m['positive_rate']:.2f})"
+    )
+
+
+# --- the example report: docs/pr-report-example.md -------------------------------------------
+
+
+def report_excerpt() -> str:
+    """The example report's verdict and its first two metric rows, as a quote for README."""
+    lines = (ROOT / "docs" / "pr-report-example.md").read_text().splitlines()
+    verdict = next(line for line in lines if line.startswith("## "))
+    start = lines.index("### Metrics") + 2
+    table = lines[start : start + 4]  # header, separator, the first two metrics
+    quoted = [verdict, "", *table, "", "… ([the whole example](docs/pr-report-example.md))"]
+    return "\n".join(f"> {line}".rstrip() for line in quoted)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "pipeline": pipeline_table,
+    "repro-times": repro_times,
+    "service": service_table,
+    "service-fastpath": service_fastpath,
+    "service-cpu": service_cpu,
+    "service-batch": service_batch,
+    "service-p99": service_p99,
+    "monitor": monitor_table,
+    "ci-jobs": ci_jobs_table,
+    "ci-labels": ci_labels_table,
+    "ci-when": ci_when,
+    "suite-serial": suite_serial,
+    "slowest-test": slowest_test,
+    "metrics": metrics_block,
+    "model-quality": model_quality,
+    "report-excerpt": report_excerpt,
+}
+# Figures of the default data's model: a fork's own pipeline run changes them (its tests skip
+# the check on other data, tests/code/test_docs.py).
+DEFAULT_DATA_BLOCKS = frozenset({"metrics", "model-quality"})

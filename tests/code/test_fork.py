@@ -210,7 +210,7 @@ def test_renamed_repository_installs_lints_and_passes_its_fast_tests(renamed):
         done = _run([uv, *args], repo, **env)
         assert done.returncode == 0, f"uv {' '.join(args)}: {done.stderr}"
     python = repo / ".venv" / "bin" / "python"
-    imported = _run([python, "-c", "import churn_model.cli, churn_model.fork"], repo)
+    imported = _run([python, "-c", "import churn_model.cli, churn_model.tooling.fork"], repo)
     assert imported.returncode == 0, imported.stderr
     assert _run([python, "-c", f"import {T}"], repo).returncode != 0
     command = _run([repo / ".venv" / "bin" / "churn_model", "--help"], repo)

@@ -180,8 +180,8 @@ def retrain(
 
 def _commit_and_push(root: Path, message: str, push_url: str, branch: str) -> None:
     git_out("add", "params.yaml", "dvc.lock", cwd=root)
-    git_out("-c", "user.name=mlops-monitor", "-c", "user.email=mlops-monitor@users.noreply",
-            "commit", "-q", "-m", message, cwd=root)  # fmt: skip
+    author = ("-c", "user.name=mlops-monitor", "-c", "user.email=mlops-monitor@users.noreply")
+    git_out(*author, "commit", "-q", "-m", message, cwd=root)
     git_out("push", "--force", push_url, f"HEAD:refs/heads/{branch}", cwd=root)
 
 

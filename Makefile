@@ -169,7 +169,7 @@ deploy: install ## Deploy DEPLOY_IMAGE with deploy/ via kubectl, smoke-test, rol
 deploy-notice: ## Say (as a GitHub notice) that no real deploy target is configured
 	@$(RUN) $(CLI) service notice "No deploy target configured: the image was \
 	built, pushed and smoke-tested on kind only. Set the repository variable DEPLOY_TARGET=kubernetes \
-	and the secret KUBECONFIG in the 'production' environment to deploy (see README)."
+	and the secret KUBECONFIG in the 'production' environment to deploy (docs/secrets.md)."
 
 release: install ## Record the live model as a GitHub release model-<version> (needs gh)
 	$(RUN) $(CLI) service release --image "$$DEPLOY_IMAGE"

@@ -23,7 +23,7 @@ DEFAULT_DATA_REASON = (
     "a fact of the embedded default data (NYC flights 2013), and data.dvc pins other data; "
     "{instead}"
 )
-FORK_INSTEAD = "write the same kind of check for your data in tests/data/ (see README)"
+FORK_INSTEAD = "write the same kind of check for your data in tests/data/ (see docs/adapting.md)"
 
 
 def pinned_data_md5(dvc_file: Path = ROOT / "data.dvc") -> str | None:

@@ -86,7 +86,7 @@ def fetch(raw_dir: Path, dvc_file: Path = Path("data.dvc")) -> str:
         raise DataFetchError(
             f"{raw_dir}/ does not match {dvc_file}: expected md5 {expected}, got {actual}.\n"
             "The embedded copy is not the data this commit pins. Configure the DVC remote that "
-            "holds it (README: 'Use your own DVC remote') and run `make data` again, or, if "
+            "holds it (docs/data-remotes.md) and run `make data` again, or, if "
             f"the new data is intended, record it with `dvc add {raw_dir}`."
         )
     _commit_to_cache(dvc_file)
@@ -101,9 +101,8 @@ def pull_cache(dvc_file: Path = Path("data.dvc")) -> str:
     if not remote:
         return (
             "no DVC remote configured: unchanged stages are reused only from the local DVC "
-            "cache (in CI: actions/cache). To share them, configure a remote (README: 'Use "
-            "your own DVC remote') and give CI its credentials (README: 'Secrets and "
-            "variables')."
+            "cache (in CI: actions/cache). To share them, configure a remote "
+            "(docs/data-remotes.md) and give CI its credentials (docs/secrets.md)."
         )
     result = subprocess.run(
         [sys.executable, "-m", "dvc", "pull", "--run-cache", "--allow-missing"],
@@ -116,6 +115,6 @@ def pull_cache(dvc_file: Path = Path("data.dvc")) -> str:
             "a fork has no secrets); the pipeline will recompute what it needs. CI reads the "
             "remote with the variable DVC_AWS_ROLE_ARN, DVC_GCP_WORKLOAD_PROVIDER + "
             "DVC_GCP_SERVICE_ACCOUNT or DVC_AZURE_CLIENT_ID + DVC_AZURE_TENANT_ID (OIDC), or "
-            "key secrets (README: 'Secrets and variables')"
+            "key secrets (docs/secrets.md)"
         )
     return f"pulled outputs and run-cache from DVC remote '{remote}'"

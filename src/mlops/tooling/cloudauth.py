@@ -38,7 +38,7 @@ HOW_TO = (
     "To let CI read a DVC remote without stored keys, set the repository variable "
     "DVC_AWS_ROLE_ARN (S3), DVC_GCP_WORKLOAD_PROVIDER + DVC_GCP_SERVICE_ACCOUNT (GCS) or "
     "DVC_AZURE_CLIENT_ID + DVC_AZURE_TENANT_ID (Azure); or the secrets AWS_ACCESS_KEY_ID + "
-    "AWS_SECRET_ACCESS_KEY / AZURE_STORAGE_CONNECTION_STRING (README: 'Secrets and variables')."
+    "AWS_SECRET_ACCESS_KEY / AZURE_STORAGE_CONNECTION_STRING (docs/secrets.md)."
 )
 
 

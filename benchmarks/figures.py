@@ -306,15 +306,10 @@ def slowest_test() -> str:
 
 def metrics_block() -> str:
     """The metrics part of what `make show` prints, from the committed reports/metrics.json."""
-    metrics = source("reports/metrics.json")
-    scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-    width = max(map(len, scalars))
-    lines = ["```text", "Metrics on the test window (reports/metrics.json):"]
-    lines += [f"  {name:<{width}}  {value:.4f}" for name, value in scalars.items()]
-    lines.append("  " + ", ".join(f"{k} rows {v:,}" for k, v in metrics.get("rows", {}).items()))
-    confusion = metrics.get("confusion", {})
-    lines.append("  confusion: " + ", ".join(f"{k} {v:,}" for k, v in confusion.items()))
-    return "\n".join([*lines, "```"])
+    from mlops.pipeline.commands import metrics_text
+
+    path = Path("reports/metrics.json")
+    return "\n".join(["```text", metrics_text(source(str(path)), path), "```"])
 
 
 def model_quality() -> str:

@@ -111,23 +111,25 @@ def evaluate(
     stage.main(model, split, metrics, plots, figures, p.schema, p.evaluate, p.train.seed)
 
 
+def metrics_text(metrics: dict[str, Any], source: Path) -> str:
+    """The metrics table `mlops show` prints (docs/ quote it through benchmarks/figures.py)."""
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    width = max(map(len, scalars))
+    lines = [f"Metrics on the test window ({source}):"]
+    lines += [f"  {name:<{width}}  {value:.4f}" for name, value in scalars.items()]
+    lines.append("  " + ", ".join(f"{k} rows {v:,}" for k, v in metrics.get("rows", {}).items()))
+    if confusion := metrics.get("confusion"):
+        lines.append("  confusion: " + ", ".join(f"{k} {v:,}" for k, v in confusion.items()))
+    return "\n".join(lines)
+
+
 @command(app)
 def show(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Print the metrics table and where the plots are (after `make run`)."""
     p = load_params(params)
     if not p.paths.metrics.exists():
         raise FileNotFoundError(f"{p.paths.metrics} not found: run `make run` first")
-    metrics = json.loads(p.paths.metrics.read_text())
-    scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-    width = max(map(len, scalars))
-    print(f"\nMetrics on the test window ({p.paths.metrics}):")
-    for name, value in scalars.items():
-        print(f"  {name:<{width}}  {value:.4f}")
-    rows = metrics.get("rows", {})
-    print("  " + ", ".join(f"{k} rows {v:,}" for k, v in rows.items()))
-    confusion = metrics.get("confusion")
-    if confusion:
-        print("  confusion: " + ", ".join(f"{k} {v:,}" for k, v in confusion.items()))
+    print("\n" + metrics_text(json.loads(p.paths.metrics.read_text()), p.paths.metrics))
     pngs = sorted(p.paths.figures.glob("*.png"))
     print(f"\nPlots: {', '.join(str(f) for f in pngs)}")
     print(f"Plot data for `dvc plots show`: {p.paths.plots}/")

@@ -40,7 +40,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from mlops.core import model_io  # noqa: E402
 from mlops.core.config import load_params  # noqa: E402
 from mlops.release.localserver import HOST, free_port, running  # noqa: E402
-from mlops.serving.runtime import Predictor, example_record, md5_of  # noqa: E402
+from mlops.serving.api import example_record  # noqa: E402
+from mlops.serving.model import md5_of  # noqa: E402
+from mlops.serving.predictor import Predictor  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 TARGET = {"rps": 800, "p99_ms": 50, "connections": 16}
@@ -176,7 +178,7 @@ import pandas as pd
 from fastapi import FastAPI
 from mlops.core import model_io
 from mlops.core.config import load_params
-from mlops.serving.runtime import record_model
+from mlops.serving.api import record_model
 from pathlib import Path
 
 params = load_params(os.environ["MLOPS_PARAMS"])

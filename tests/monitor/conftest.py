@@ -1,6 +1,6 @@
 """Fixtures of the monitor tests: synthetic prediction logs in the service's format.
 
-Logs are written exactly as ``mlops.serving.runtime.PredictionLog`` writes them (one JSON object per
+Logs are written exactly as ``mlops.serving.predlog.PredictionLog`` writes them (one JSON object per
 line), from a modelling table and a model's probabilities, so no server is needed. The
 late labels are the table's true outcomes, keyed by the same request ids.
 """

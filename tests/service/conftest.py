@@ -20,7 +20,7 @@ import yaml
 from mlops.core import model_io
 from mlops.pipeline.train import train
 from mlops.release.localserver import HOST, Server, bentoml_command, free_port, running
-from mlops.serving.runtime import md5_of
+from mlops.serving.model import md5_of
 from tests.conftest import ROOT, make_table, merged
 
 MAX_BATCH = 50
@@ -85,10 +85,9 @@ def project(tmp_path_factory, small_model) -> Iterator[Project]:
             mp.setenv(key, value)
         mp.chdir(root)
         from mlops.core.config import load_params
-        from mlops.serving.bento import import_model
+        from mlops.release.bento import import_model
 
-        loaded = load_params(params_path)
-        import_model(loaded, loaded.serve)
+        import_model(load_params(params_path))
     yield project
 
 
@@ -114,6 +113,6 @@ def server(project: Project) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def example(params) -> dict[str, Any]:
-    from mlops.serving.runtime import example_record
+    from mlops.serving.api import example_record
 
     return example_record(params.schema)

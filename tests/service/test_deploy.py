@@ -15,7 +15,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from mlops.release.commands import DEPLOYMENT, app, render_manifests
+from mlops.release.commands import app
+from mlops.release.deploy import DEPLOYMENT, render_manifests
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -145,7 +146,7 @@ def test_failed_first_deploy_says_there_is_nothing_to_roll_back(fake_kubectl):
 
 
 def test_release_notes_name_the_model_version_and_where_it_went(project, monkeypatch):
-    from mlops.serving.runtime import md5_of
+    from mlops.serving.model import md5_of
 
     monkeypatch.chdir(project.root)
     monkeypatch.delenv("DEPLOY_TARGET", raising=False)
@@ -245,7 +246,7 @@ def test_notice_goes_to_the_log_and_the_job_summary(tmp_path, monkeypatch):
 
 # ------------------------------------------------------- private images (GHCR's default)
 def test_the_deployment_names_the_image_pull_secret_and_that_secret_is_valid():
-    from mlops.release.commands import pull_secret_manifest, pull_secret_name
+    from mlops.release.deploy import pull_secret_manifest, pull_secret_name
 
     pod = DOCS["Deployment"]["spec"]["template"]["spec"]
     assert pod["imagePullSecrets"] == [{"name": pull_secret_name(DEPLOY)}]

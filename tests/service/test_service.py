@@ -18,8 +18,8 @@ import skops.io as sio
 from mlops.core import model_io
 from mlops.core.config import load_params
 from mlops.release.localserver import bentoml_command, free_port, stop
-from mlops.serving.bento import load_stored_model
-from mlops.serving.runtime import ModelMismatchError, md5_of, read_log
+from mlops.serving.model import ModelMismatchError, load_stored_model, md5_of
+from mlops.serving.predlog import read_log
 from tests.conftest import ROOT, service_fields
 from tests.service.conftest import MAX_BATCH, SERVICE, Project, serve
 
@@ -265,7 +265,7 @@ def test_model_tampered_in_the_store_is_refused(project, tmp_path):
 
 # --------------------------------------------------------------------------- smoke test
 def test_smoke_check_passes_against_the_service(server, project, example, params):
-    from mlops.release.commands import smoke_check
+    from mlops.release.smoke import smoke_check
 
     version = md5_of(project.root / "models" / "model.skops")[:12]
     labels = (params.schema.positive_label, params.schema.negative_label)
@@ -276,7 +276,7 @@ def test_smoke_check_passes_against_the_service(server, project, example, params
 
 
 def test_smoke_check_fails_on_the_wrong_model_version(server, example):
-    from mlops.release.commands import SmokeError, smoke_check
+    from mlops.release.smoke import SmokeError, smoke_check
 
     with pytest.raises(SmokeError, match="model_version is 000000000000"):
         smoke_check(server.url, example, "000000000000", say=lambda _: None)

@@ -16,18 +16,11 @@ from mlops.core import model_io
 from mlops.core.config import ParamsError, load_params, parse_params
 from mlops.pipeline.schema import feature_schema
 from mlops.pipeline.train import train
-from mlops.serving.runtime import (
-    MicroBatcher,
-    ModelMismatchError,
-    PredictionLog,
-    Predictor,
-    example_record,
-    locked_md5,
-    md5_of,
-    read_log,
-    record_model,
-    verify_model,
-)
+from mlops.serving.api import example_record, record_model
+from mlops.serving.batcher import MicroBatcher
+from mlops.serving.model import ModelMismatchError, locked_md5, md5_of, verify_model
+from mlops.serving.predictor import Predictor
+from mlops.serving.predlog import PredictionLog, read_log
 from tests.conftest import ROOT, feature, service_fields, signal_features
 from tests.service.conftest import write_params
 
@@ -263,7 +256,7 @@ def test_micro_batcher_error_reaches_every_waiting_request(inline):
         raise RuntimeError("model failed")
 
     async def main():
-        batcher = MicroBatcher(broken, inline=inline)
+        batcher = MicroBatcher(broken, max_batch_size=8, inline=inline)
         results = await asyncio.gather(
             *(batcher.submit(i) for i in range(3)), return_exceptions=True
         )
@@ -287,6 +280,34 @@ def test_prediction_log_appends_one_json_line_per_prediction(tmp_path):
     assert {"timestamp", "model_version", "probability", "prediction"} <= set(lines[0])
 
 
+def test_the_log_reads_back_with_the_arrow_schema_the_monitor_uses(tmp_path, params):
+    """Writer and reader agree: every field written has the type log_schema says, and no
+    field is written that the schema does not have."""
+    import pyarrow.json as pajson
+
+    from mlops.serving.predlog import log_schema
+
+    schema = params.schema
+    record = example_record(schema)
+    missing = {**record, feature(params, "nullable"): None}
+    result = {"probability": 0.25, "label": schema.negative_label, "unknown_categories": {}}
+    log = PredictionLog(tmp_path / "p.jsonl")
+    log.write([record, missing], [result, result], version="v1", request_ids=["a", "b"])
+    log.close()
+    parse = pajson.ParseOptions(
+        explicit_schema=log_schema(schema), unexpected_field_behavior="error"
+    )
+    table = pajson.read_json(tmp_path / "p.jsonl", parse_options=parse)
+    assert table.schema == log_schema(schema)
+    rows = table.to_pylist()
+    assert [row["request_id"] for row in rows] == ["a", "b"]
+    assert rows[0]["features"] == {
+        name: float(value) if isinstance(value, int) else value for name, value in record.items()
+    }
+    assert rows[1]["features"][feature(params, "nullable")] is None
+    assert rows[0]["probability"] == 0.25 and rows[0]["unknown_categories"] == []
+
+
 def test_unwritable_prediction_log_says_what_to_set(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -297,7 +318,7 @@ def test_unwritable_prediction_log_says_what_to_set(tmp_path):
 def test_model_thread_limits_openmp_to_the_configured_threads():
     from threadpoolctl import threadpool_info
 
-    from mlops.serving.runtime import model_executor
+    from mlops.serving.predictor import model_executor
 
     with model_executor(1) as executor:
         pools = executor.submit(threadpool_info).result()

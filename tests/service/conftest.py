@@ -46,6 +46,9 @@ class Project:
 
 
 def write_params(root: Path, **serve: Any) -> Path:
+    """The repository's params.yaml in ``root`` with ``serve`` merged into its serve section
+    (a small batch limit and a log under ``root`` unless given): every other setting is the
+    file's, as there is no default in code."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["serve"] = merged(
         raw["serve"],
@@ -66,7 +69,8 @@ def small_model(params):
 def project(tmp_path_factory, small_model) -> Iterator[Project]:
     """A throwaway project with the model imported into a private BentoML store."""
     root = tmp_path_factory.mktemp("service")
-    params_path = write_params(root)
+    # one worker: the session's server starts sooner and /metrics counts one process
+    params_path = write_params(root, workers=1)
     model_path = root / "models" / "model.skops"
     model_io.save(small_model, model_path)
     project = Project(

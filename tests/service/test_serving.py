@@ -91,15 +91,21 @@ def test_nullable_features_accept_null_but_are_required(params):
 
 # --------------------------------------------------------------------------- settings
 def test_serve_section_is_read_and_checked(tmp_path):
-    serve = load_params(write_params(tmp_path, workers=2, batching=False)).serve
-    assert (serve.workers, serve.batching, serve.max_batch_records) == (2, False, 50)
+    serve = load_params(write_params(tmp_path, workers=3, batching=False)).serve
+    assert (serve.workers, serve.batching, serve.max_batch_records) == (3, False, 50)
     with pytest.raises(ParamsError, match=r"serve\.workers"):
         load_params(write_params(tmp_path, workers=0))
 
 
-def test_params_without_serve_section_use_defaults():
-    serve = load_params(ROOT / "params.yaml").serve
-    assert serve.max_batch_records >= 1
+def test_serve_settings_have_no_default_in_code(tmp_path):
+    """params.yaml is the one set of values: a serve key left out is an error naming it."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del raw["serve"]["workers"]
+    with pytest.raises(ParamsError, match=r"serve\.workers: Field required"):
+        parse_params(raw)
+    del raw["serve"]
+    with pytest.raises(ParamsError, match=r"  - serve: Field required"):
+        parse_params(raw)
 
 
 # --------------------------------------------------------------------------- model identity

@@ -233,32 +233,33 @@ def test_service_loading_path_refuses_untrusted_types(project, small_model, tmp_
         f"stages:\n  train:\n    outs:\n    - path: models/model.skops\n      md5: {md5_of(evil)}\n"
     )
     params = load_params(project.params)
-    serve_params = params.serve
-    params = params.model_copy(update={"paths": params.paths.model_copy(update={"model": evil})})
-    serve_params = serve_params.model_copy(update={"lock": lock})
+    params = params.model_copy(
+        update={
+            "paths": params.paths.model_copy(update={"model": evil}),
+            "serve": params.serve.model_copy(update={"lock": lock}),
+        }
+    )
     tag = f"evil:{md5_of(evil)[:12]}"
     with bentoml.models.create(tag) as stored:
         shutil.copyfile(evil, stored.path_of("model.skops"))
     with pytest.raises(model_io.UntrustedModelError, match="Payload"):
-        load_stored_model(tag, serve_params, params)
+        load_stored_model(tag, params)
 
 
 def test_model_tampered_in_the_store_is_refused(project, tmp_path):
     import bentoml
 
     params = load_params(project.params)
-
-    serve_params = params.serve
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(project.root)
-        tag = next(str(m.tag) for m in bentoml.models.list() if m.tag.name == serve_params.name)
+        tag = next(str(m.tag) for m in bentoml.models.list() if m.tag.name == params.serve.name)
         stored = bentoml.models.get(tag)
         path = Path(stored.path_of("model.skops"))
         original = path.read_bytes()
         try:
             path.write_bytes(original + b"tampered")
             with pytest.raises(ModelMismatchError, match="refusing to serve"):
-                load_stored_model(tag, serve_params, params)
+                load_stored_model(tag, params)
         finally:
             path.write_bytes(original)
 

@@ -9,7 +9,7 @@ connections, and the batch endpoint's rows/s, for:
 - the BentoML service (the built bento, `bentoml serve <name>:latest`);
 - baseline "limit": the model's in-process `predict_proba` (no HTTP at all);
 - baseline "fastapi": a minimal FastAPI/uvicorn app serving the same model (one process,
-  no batching, no logging).
+  no batching, no logging): benchmarks/fastapi_baseline.py.
 
 It also records cold start (process start to /readyz answering 200) and server memory (RSS
 of the server's process tree), and writes everything to benchmarks/service.json.
@@ -26,6 +26,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,16 @@ import pandas as pd
 import psutil
 from threadpoolctl import threadpool_limits
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from mlops.core import model_io  # noqa: E402
 from mlops.core.config import load_params  # noqa: E402
 from mlops.release.localserver import HOST, free_port, running  # noqa: E402
-from mlops.serving.runtime import Predictor, example_record, md5_of  # noqa: E402
+from mlops.serving.api import example_record  # noqa: E402
+from mlops.serving.model import md5_of  # noqa: E402
+from mlops.serving.predictor import Predictor  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 TARGET = {"rps": 800, "p99_ms": 50, "connections": 16}
@@ -170,42 +174,6 @@ def in_process(
     return result
 
 
-FASTAPI_APP = """
-import os
-import pandas as pd
-from fastapi import FastAPI
-from mlops.core import model_io
-from mlops.core.config import load_params
-from mlops.serving.runtime import record_model
-from pathlib import Path
-
-params = load_params(os.environ["MLOPS_PARAMS"])
-
-_ = params.serve
-Record = record_model(params.schema)
-model = model_io.load(Path(os.environ["BENCH_MODEL"]))
-threshold = params.evaluate.threshold
-app = FastAPI()
-
-
-@app.get("/readyz")
-def readyz():
-    return {}
-
-
-@app.post("/predict")
-def predict(record: Record):
-    p = float(model.predict_proba(pd.DataFrame([record.model_dump()]))[0, 1])
-    return {"probability": p, "label": int(p >= threshold)}
-
-
-@app.post("/predict_batch")
-def predict_batch(records: list[Record]):
-    frame = pd.DataFrame([r.model_dump() for r in records])
-    return {"probability": model.predict_proba(frame)[:, 1].round(6).tolist()}
-"""
-
-
 def memory_mb(pid: int) -> float:
     try:
         parent = psutil.Process(pid)
@@ -225,36 +193,80 @@ def cpu_seconds(pid: int) -> float:
         return math.nan
 
 
-def measure_server(
-    name: str,
-    command: list[str],
-    port: int,
-    bodies: list[bytes],
-    batch_body: bytes,
-    batch_rows: int,
-    args: argparse.Namespace,
-    env: dict[str, str],
-    workdir: Path,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Workload:
+    """What each server is sent: single records, one batch body, for how long."""
+
+    bodies: list[bytes]  # one JSON record each, sent round-robin to /predict
+    batch_body: bytes  # {"records": [...]} for /predict_batch
+    batch_rows: int
+    seconds: float  # measured time per load
+    warmup: float  # unmeasured time before it
+
+    def cpu_ms_per_request(self, cpu_seconds: float, requests: int) -> float:
+        """CPU per request over the whole load, warm-up included."""
+        return round(1000 * cpu_seconds / max(1.0, requests * (1 + self.warmup / self.seconds)), 2)
+
+
+def _single_records(server: Any, port: int, name: str, work: Workload) -> dict[str, Any]:
     result: dict[str, Any] = {}
+    for connections in CONCURRENCY:
+        print(f"  {name}: {connections} connection(s), {work.seconds:.0f} s ...", flush=True)
+        before = cpu_seconds(server.process.pid)
+        run = load(port, "/predict", work.bodies, connections, work.seconds, work.warmup)
+        used = cpu_seconds(server.process.pid) - before
+        run["server_cpu_ms_per_request"] = work.cpu_ms_per_request(used, run["requests"])
+        result[f"c{connections}"] = run
+    return result
+
+
+def measure_server(
+    name: str, command: list[str], port: int, work: Workload, env: dict[str, str], workdir: Path
+) -> dict[str, Any]:
+    """Start the server, load it at each concurrency, then with batches; stop it."""
     with running(command, f"http://{HOST}:{port}", workdir / f"{name}.log", 180, env=env) as server:
-        result["cold_start_s"] = round(server.ready_after, 2)
-        for connections in CONCURRENCY:
-            print(f"  {name}: {connections} connection(s), {args.seconds:.0f} s ...", flush=True)
-            before = cpu_seconds(server.process.pid)
-            result[f"c{connections}"] = run = load(
-                port, "/predict", bodies, connections, args.seconds, args.warmup
-            )
-            used = cpu_seconds(server.process.pid) - before  # warm-up included
-            run["server_cpu_ms_per_request"] = round(
-                1000 * used / max(1.0, run["requests"] * (1 + args.warmup / args.seconds)), 2
-            )
-        print(f"  {name}: batch of {batch_rows} rows, 2 connections ...", flush=True)
-        batch = load(port, "/predict_batch", [batch_body], 2, args.seconds, args.warmup)
-        batch["rows_per_s"] = round(batch["rps"] * batch_rows, 1)
+        result: dict[str, Any] = {"cold_start_s": round(server.ready_after, 2)}
+        result.update(_single_records(server, port, name, work))
+        print(f"  {name}: batch of {work.batch_rows} rows, 2 connections ...", flush=True)
+        batch = load(port, "/predict_batch", [work.batch_body], 2, work.seconds, work.warmup)
+        batch["rows_per_s"] = round(batch["rps"] * work.batch_rows, 1)
         result["batch"] = batch
         result["memory_mb"] = memory_mb(server.process.pid)
     return result
+
+
+def measure_bentoml(target: str, work: Workload, env: dict[str, str], workdir: Path) -> Any:
+    port = free_port()
+    print(f"BentoML service ({target}) ...", flush=True)
+    command = [str(Path(sys.executable).parent / "bentoml"), "serve", target]
+    command += ["--host", HOST, "--port", str(port)]
+    return measure_server("bentoml", command, port, work, env, workdir)
+
+
+def measure_fastapi(model: Path, work: Workload, env: dict[str, str], workdir: Path) -> Any:
+    port = free_port()
+    print("FastAPI/uvicorn baseline ...", flush=True)
+    command = [sys.executable, "-m", "uvicorn", "fastapi_baseline:app", "--host", HOST]
+    command += ["--port", str(port), "--log-level", "warning", "--app-dir", str(HERE)]
+    env = {**env, "BENCH_MODEL": str(model.resolve()), "OMP_NUM_THREADS": "1"}
+    return measure_server("fastapi", command, port, work, env, workdir)
+
+
+def measure_in_process(
+    predictor: Predictor, records: list[dict[str, Any]], work: Workload, threads: int
+) -> dict[str, Any]:
+    """The model called directly: the Pipeline, then the Predictor's path (the service's)."""
+    # one OpenMP thread, like the service's model thread: spinning threads only steal CPU
+    print("baseline in-process predict_proba (1 row, then a batch) ...", flush=True)
+    seconds, rows = work.seconds, work.batch_rows
+    with threadpool_limits(limits=threads):
+        return {
+            "single": in_process(predictor, records, seconds, 1),
+            "batch": in_process(predictor, records, seconds, rows),
+            "engine": predictor.engine,
+            "fast_single": in_process(predictor, records, seconds, 1, fast=True),
+            "fast_batch": in_process(predictor, records, seconds, rows, fast=True),
+        }
 
 
 # --------------------------------------------------------------------------- report
@@ -323,7 +335,7 @@ def verdict(results: dict[str, Any]) -> str:
     )
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="measured time per load")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured time per load")
@@ -336,82 +348,70 @@ def main() -> None:
         "mlops.serving.service:ModelService serves the source "
         "(after `make bento` imported the model)",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        # other processes share the CPUs: 1/5/15-minute load averages at the start
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def workload(records: list[dict[str, Any]], max_batch: int, args: argparse.Namespace) -> Workload:
+    rows = min(1000, max_batch)
+    return Workload(
+        bodies=[json.dumps(r).encode() for r in records],
+        batch_body=json.dumps({"records": records[:rows]}).encode(),
+        batch_rows=rows,
+        seconds=args.seconds,
+        warmup=args.warmup,
+    )
+
+
+def write_report(results: dict[str, Any], out: Path) -> None:
+    results["table"] = table(results)
+    results["verdict"] = verdict(results)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n" + results["table"] + "\n\n" + results["verdict"])
+    print(f"\nresults: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+
+
+def main() -> None:
+    args = parse_args()
     os.chdir(ROOT)
-
     params = load_params(args.params)
-
-    serve = params.serve
     model_path = params.paths.model
     if not model_path.exists():
         sys.exit(f"{model_path} not found: run `make bento` first (it also trains the model)")
     model = model_io.load(model_path)
     predictor = Predictor(model, params.schema, params.evaluate.threshold, "bench")
     records = sample_records(params)
-    batch_rows = min(1000, serve.max_batch_records)
-    bodies = [json.dumps(r).encode() for r in records]
-    batch_body = json.dumps({"records": records[:batch_rows]}).encode()
-
+    work = workload(records, params.serve.max_batch_records, args)
+    target = args.service or f"{params.serve.name}:latest"
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            # other processes share the CPUs: 1/5/15-minute load averages at the start
-            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(),
         "model_md5": md5_of(model_path),
         "seconds_per_load": args.seconds,
-        "batch_rows": batch_rows,
+        "batch_rows": work.batch_rows,
         "target": TARGET,
     }
-
     workdir = Path(tempfile.mkdtemp(prefix="bench-service-"))
     env = {
         "MLOPS_PARAMS": str(args.params.resolve()),
         "MLOPS_PREDICTION_LOG": str(workdir / "predictions.jsonl"),
         "BENTOML_DO_NOT_TRACK": "True",
     }
-    bentoml = str(Path(sys.executable).parent / "bentoml")
-    port = free_port()
-    target = args.service or f"{serve.name}:latest"
     results["service"] = target
-    print(f"BentoML service ({target}) ...", flush=True)
-    results["bentoml"] = measure_server(
-        "bentoml",
-        [bentoml, "serve", target, "--host", HOST, "--port", str(port)],
-        port, bodies, batch_body, batch_rows, args, env, workdir,
-    )  # fmt: skip
-
-    app = workdir / "fastapi_app.py"
-    app.write_text(FASTAPI_APP)
-    port = free_port()
-    print("FastAPI/uvicorn baseline ...", flush=True)
-    results["fastapi"] = measure_server(
-        "fastapi",
-        [sys.executable, "-m", "uvicorn", "fastapi_app:app", "--host", HOST, "--port",
-         str(port), "--log-level", "warning", "--app-dir", str(workdir)],
-        port, bodies, batch_body, batch_rows, args,
-        {**env, "BENCH_MODEL": str(model_path.resolve()), "OMP_NUM_THREADS": "1"}, workdir,
-    )  # fmt: skip
-
-    # one OpenMP thread, like the service's model thread: spinning threads only steal CPU
-    print("baseline in-process predict_proba (1 row, then a batch) ...", flush=True)
-    with threadpool_limits(limits=serve.model_threads):
-        results["in_process"] = {
-            "single": in_process(predictor, records, args.seconds, 1),
-            "batch": in_process(predictor, records, args.seconds, batch_rows),
-            "engine": predictor.engine,
-            "fast_single": in_process(predictor, records, args.seconds, 1, fast=True),
-            "fast_batch": in_process(predictor, records, args.seconds, batch_rows, fast=True),
-        }
+    results["bentoml"] = measure_bentoml(target, work, env, workdir)
+    results["fastapi"] = measure_fastapi(model_path, work, env, workdir)
+    threads = params.serve.model_threads
+    results["in_process"] = measure_in_process(predictor, records, work, threads)
     results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-
-    results["table"] = table(results)
-    results["verdict"] = verdict(results)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print("\n" + results["table"] + "\n\n" + results["verdict"])
-    print(f"\nresults: {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    write_report(results, args.out)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ from pydantic import ValidationError
 from mlops.core import model_io
 from mlops.core.config import load_params
 from mlops.monitoring.replay import months_after, window_records
-from mlops.serving.runtime import PredictionLog, Predictor, read_log, record_model
+from mlops.serving.api import record_model
+from mlops.serving.predictor import Predictor
+from mlops.serving.predlog import PredictionLog, read_log
 from tests.adapt.forks import CHURN, CHURN_ROWS, FORKS, Fork
 from tests.repocopy import copy_files
 
@@ -260,10 +262,10 @@ def test_the_bentoml_service_serves_the_new_schema(adapted):
     """The real service module, imported in the fork with the fork's model in its store."""
     script = (
         "import json\n"
-        "from mlops.serving.bento import import_model\n"
+        "from mlops.release.bento import import_model\n"
         "from mlops.core.config import load_params\n"
         "p = load_params('params.yaml')\n"
-        "import_model(p, p.serve)  # what `make bento` does first\n"
+        "import_model(p)  # what `make bento` does first\n"
         "import mlops.serving.service as s\n"
         "print(s.MODEL_TAG)\n"
         "print(json.dumps(s.ModelService.openapi_spec.asdict()))\n"

@@ -8,7 +8,7 @@ and the service name when ``params.yaml`` gives none.
 from __future__ import annotations
 
 from mlops.core.config import SchemaParams
-from mlops.serving.runtime import example_record, record_model
+from mlops.serving.api import example_record, record_model
 
 SCHEMA = SchemaParams.model_validate(
     {

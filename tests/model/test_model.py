@@ -127,7 +127,7 @@ def test_service_fast_path_gives_the_pipelines_probabilities_on_real_rows(
 ):
     """The service's compiled path (mlops.serving.fastpath) against the Pipeline, on held-out
     months, with unknown categories (an unknown airport, carrier) and missing values mixed in."""
-    from mlops.serving.runtime import Predictor
+    from mlops.serving.predictor import Predictor
 
     features, _ = test_features
     schema = params.schema

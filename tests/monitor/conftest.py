@@ -1,7 +1,7 @@
 """Fixtures of the monitor tests: synthetic prediction logs in the service's format.
 
-Logs are written exactly as ``mlops.serving.runtime.PredictionLog`` writes them (one JSON
-object per line), from a modelling table and a model's probabilities, so no server is needed. The
+Log lines are built by the service's own ``mlops.serving.predlog.logged`` (one JSON object
+per line), from a modelling table and a model's probabilities, so no server is needed. The
 late labels are the table's true outcomes, keyed by the same request ids.
 """
 
@@ -23,6 +23,7 @@ import yaml
 from mlops.core import model_io
 from mlops.core.config import Params
 from mlops.pipeline.train import train
+from mlops.serving.predlog import logged
 from tests.conftest import ROOT, make_table, merged
 
 
@@ -56,23 +57,14 @@ def write_log(
             rid = f"{prefix}{i}"
             ids.append(rid)
             features = {n: _value(row[n], k) for n, k in kinds.items()}
-            unknown = [n for n, v in features.items() if v == "ZZZ"]  # what the service flags
-            log.write(
-                json.dumps(
-                    {
-                        "timestamp": (stamp + pd.Timedelta(seconds=i)).isoformat(),
-                        "request_id": rid,
-                        "model_version": version,
-                        "features": features,
-                        "probability": round(float(p), 6),
-                        "prediction": schema.positive_label
-                        if p >= threshold
-                        else schema.negative_label,
-                        "unknown_categories": unknown,
-                    }
-                )
-                + "\n"
-            )
+            answer = {
+                "probability": round(float(p), 6),
+                "label": schema.positive_label if p >= threshold else schema.negative_label,
+                "unknown_categories": [n for n, v in features.items() if v == "ZZZ"],
+            }
+            at = (stamp + pd.Timedelta(seconds=i)).isoformat()
+            line = logged(features, answer, request_id=rid, version=version, at=at)
+            log.write(json.dumps(line) + "\n")
     if labels is not None:
         labels.parent.mkdir(parents=True, exist_ok=True)
         with labels.open("a") as out:

@@ -20,7 +20,7 @@ import yaml
 from mlops.core import model_io
 from mlops.pipeline.train import train
 from mlops.release.localserver import HOST, Server, bentoml_command, free_port, running
-from mlops.serving.runtime import md5_of
+from mlops.serving.model import md5_of
 from tests.conftest import ROOT, make_table, merged
 
 MAX_BATCH = 50
@@ -46,6 +46,9 @@ class Project:
 
 
 def write_params(root: Path, **serve: Any) -> Path:
+    """The repository's params.yaml in ``root`` with ``serve`` merged into its serve section
+    (a small batch limit and a log under ``root`` unless given): every other setting is the
+    file's, as there is no default in code."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["serve"] = merged(
         raw["serve"],
@@ -66,7 +69,8 @@ def small_model(params):
 def project(tmp_path_factory, small_model) -> Iterator[Project]:
     """A throwaway project with the model imported into a private BentoML store."""
     root = tmp_path_factory.mktemp("service")
-    params_path = write_params(root)
+    # one worker: the session's server starts sooner and /metrics counts one process
+    params_path = write_params(root, workers=1)
     model_path = root / "models" / "model.skops"
     model_io.save(small_model, model_path)
     project = Project(
@@ -85,10 +89,9 @@ def project(tmp_path_factory, small_model) -> Iterator[Project]:
             mp.setenv(key, value)
         mp.chdir(root)
         from mlops.core.config import load_params
-        from mlops.serving.bento import import_model
+        from mlops.release.bento import import_model
 
-        loaded = load_params(params_path)
-        import_model(loaded, loaded.serve)
+        import_model(load_params(params_path))
     yield project
 
 
@@ -114,6 +117,6 @@ def server(project: Project) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def example(params) -> dict[str, Any]:
-    from mlops.serving.runtime import example_record
+    from mlops.serving.api import example_record
 
     return example_record(params.schema)

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from mlops.release.commands import DEPLOYMENT, app, render_manifests
+from mlops.release.commands import app
+from mlops.release.deploy import DEPLOYMENT, render_manifests
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -145,17 +146,16 @@ def test_failed_first_deploy_says_there_is_nothing_to_roll_back(fake_kubectl):
 
 
 def test_release_notes_name_the_model_version_and_where_it_went(project, monkeypatch):
-    from mlops.serving.runtime import md5_of
+    from mlops.core.config import load_params
+    from mlops.release.notes import write_notes
+    from mlops.serving.model import md5_of
 
     monkeypatch.chdir(project.root)
     monkeypatch.delenv("DEPLOY_TARGET", raising=False)
-    out = project.root / "build" / "notes.md"
-    args = ["release-notes", "--image", "ghcr.io/o/r:abc", "--out", str(out)]
-    args += ["--params", str(project.params)]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
+    tag, out = write_notes(load_params(project.params), "ghcr.io/o/r:abc", project.root / "build")
     version = md5_of(project.root / "models" / "model.skops")[:12]
-    assert result.output.strip() == f"model-{version}"
+    assert tag == f"model-{version}"
+    assert out == project.root / "build" / "release-notes.md"
     notes = out.read_text()
     assert version in notes and "ghcr.io/o/r:abc" in notes and "smoke-tested on kind" in notes
 
@@ -245,7 +245,7 @@ def test_notice_goes_to_the_log_and_the_job_summary(tmp_path, monkeypatch):
 
 # ------------------------------------------------------- private images (GHCR's default)
 def test_the_deployment_names_the_image_pull_secret_and_that_secret_is_valid():
-    from mlops.release.commands import pull_secret_manifest, pull_secret_name
+    from mlops.release.deploy import pull_secret_manifest, pull_secret_name
 
     pod = DOCS["Deployment"]["spec"]["template"]["spec"]
     assert pod["imagePullSecrets"] == [{"name": pull_secret_name(DEPLOY)}]

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from tests.repocopy import copy_repo, git
+from tests.service.closure import import_closure
 from tests.systempath import fresh_env
 
 pytestmark = pytest.mark.slow
@@ -38,6 +39,10 @@ def test_make_bento_and_smoke_in_a_fresh_clone(tmp_path):
     assert "service: built bento" in built
     # the clone reproduces exactly what dvc.lock records: nothing to commit after the build
     assert git(repo, "status", "--porcelain", "--", "dvc.lock") == ""
+    # the bento ships the service's code and what it imports, nothing else
+    (bento,) = (tmp_path / "bentoml" / "bentos").glob("*/*/src")
+    shipped = {f.relative_to(bento) for f in (bento / "mlops").rglob("*") if f.is_file()}
+    assert shipped == import_closure(repo / "src"), sorted(map(str, shipped))
     smoke = make("smoke", repo, env)
     for check in ("GET /readyz -> 200", "POST /predict -> 200", "bad input -> 400"):
         assert f"ok  {check}" in smoke, smoke[-3000:]

@@ -18,8 +18,8 @@ import skops.io as sio
 from mlops.core import model_io
 from mlops.core.config import load_params
 from mlops.release.localserver import bentoml_command, free_port, stop
-from mlops.serving.bento import load_stored_model
-from mlops.serving.runtime import ModelMismatchError, md5_of, read_log
+from mlops.serving.model import ModelMismatchError, load_stored_model, md5_of
+from mlops.serving.predlog import read_log
 from tests.conftest import ROOT, service_fields
 from tests.service.conftest import MAX_BATCH, SERVICE, Project, serve
 
@@ -233,39 +233,40 @@ def test_service_loading_path_refuses_untrusted_types(project, small_model, tmp_
         f"stages:\n  train:\n    outs:\n    - path: models/model.skops\n      md5: {md5_of(evil)}\n"
     )
     params = load_params(project.params)
-    serve_params = params.serve
-    params = params.model_copy(update={"paths": params.paths.model_copy(update={"model": evil})})
-    serve_params = serve_params.model_copy(update={"lock": lock})
+    params = params.model_copy(
+        update={
+            "paths": params.paths.model_copy(update={"model": evil}),
+            "serve": params.serve.model_copy(update={"lock": lock}),
+        }
+    )
     tag = f"evil:{md5_of(evil)[:12]}"
     with bentoml.models.create(tag) as stored:
         shutil.copyfile(evil, stored.path_of("model.skops"))
     with pytest.raises(model_io.UntrustedModelError, match="Payload"):
-        load_stored_model(tag, serve_params, params)
+        load_stored_model(tag, params)
 
 
 def test_model_tampered_in_the_store_is_refused(project, tmp_path):
     import bentoml
 
     params = load_params(project.params)
-
-    serve_params = params.serve
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(project.root)
-        tag = next(str(m.tag) for m in bentoml.models.list() if m.tag.name == serve_params.name)
+        tag = next(str(m.tag) for m in bentoml.models.list() if m.tag.name == params.serve.name)
         stored = bentoml.models.get(tag)
         path = Path(stored.path_of("model.skops"))
         original = path.read_bytes()
         try:
             path.write_bytes(original + b"tampered")
             with pytest.raises(ModelMismatchError, match="refusing to serve"):
-                load_stored_model(tag, serve_params, params)
+                load_stored_model(tag, params)
         finally:
             path.write_bytes(original)
 
 
 # --------------------------------------------------------------------------- smoke test
 def test_smoke_check_passes_against_the_service(server, project, example, params):
-    from mlops.release.commands import smoke_check
+    from mlops.release.smoke import smoke_check
 
     version = md5_of(project.root / "models" / "model.skops")[:12]
     labels = (params.schema.positive_label, params.schema.negative_label)
@@ -276,7 +277,7 @@ def test_smoke_check_passes_against_the_service(server, project, example, params
 
 
 def test_smoke_check_fails_on_the_wrong_model_version(server, example):
-    from mlops.release.commands import SmokeError, smoke_check
+    from mlops.release.smoke import SmokeError, smoke_check
 
     with pytest.raises(SmokeError, match="model_version is 000000000000"):
         smoke_check(server.url, example, "000000000000", say=lambda _: None)

@@ -16,18 +16,11 @@ from mlops.core import model_io
 from mlops.core.config import ParamsError, load_params, parse_params
 from mlops.pipeline.schema import feature_schema
 from mlops.pipeline.train import train
-from mlops.serving.runtime import (
-    MicroBatcher,
-    ModelMismatchError,
-    PredictionLog,
-    Predictor,
-    example_record,
-    locked_md5,
-    md5_of,
-    read_log,
-    record_model,
-    verify_model,
-)
+from mlops.serving.api import example_record, record_model
+from mlops.serving.batcher import MicroBatcher
+from mlops.serving.model import ModelMismatchError, locked_md5, md5_of, verify_model
+from mlops.serving.predictor import Predictor
+from mlops.serving.predlog import PredictionLog, read_log
 from tests.conftest import ROOT, feature, service_fields, signal_features
 from tests.service.conftest import write_params
 
@@ -98,15 +91,21 @@ def test_nullable_features_accept_null_but_are_required(params):
 
 # --------------------------------------------------------------------------- settings
 def test_serve_section_is_read_and_checked(tmp_path):
-    serve = load_params(write_params(tmp_path, workers=2, batching=False)).serve
-    assert (serve.workers, serve.batching, serve.max_batch_records) == (2, False, 50)
+    serve = load_params(write_params(tmp_path, workers=3, batching=False)).serve
+    assert (serve.workers, serve.batching, serve.max_batch_records) == (3, False, 50)
     with pytest.raises(ParamsError, match=r"serve\.workers"):
         load_params(write_params(tmp_path, workers=0))
 
 
-def test_params_without_serve_section_use_defaults():
-    serve = load_params(ROOT / "params.yaml").serve
-    assert serve.max_batch_records >= 1
+def test_serve_settings_have_no_default_in_code(tmp_path):
+    """params.yaml is the one set of values: a serve key left out is an error naming it."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del raw["serve"]["workers"]
+    with pytest.raises(ParamsError, match=r"serve\.workers: Field required"):
+        parse_params(raw)
+    del raw["serve"]
+    with pytest.raises(ParamsError, match=r"  - serve: Field required"):
+        parse_params(raw)
 
 
 # --------------------------------------------------------------------------- model identity
@@ -263,7 +262,7 @@ def test_micro_batcher_error_reaches_every_waiting_request(inline):
         raise RuntimeError("model failed")
 
     async def main():
-        batcher = MicroBatcher(broken, inline=inline)
+        batcher = MicroBatcher(broken, max_batch_size=8, inline=inline)
         results = await asyncio.gather(
             *(batcher.submit(i) for i in range(3)), return_exceptions=True
         )
@@ -287,6 +286,34 @@ def test_prediction_log_appends_one_json_line_per_prediction(tmp_path):
     assert {"timestamp", "model_version", "probability", "prediction"} <= set(lines[0])
 
 
+def test_the_log_reads_back_with_the_arrow_schema_the_monitor_uses(tmp_path, params):
+    """Writer and reader agree: every field written has the type log_schema says, and no
+    field is written that the schema does not have."""
+    import pyarrow.json as pajson
+
+    from mlops.serving.predlog import log_schema
+
+    schema = params.schema
+    record = example_record(schema)
+    missing = {**record, feature(params, "nullable"): None}
+    result = {"probability": 0.25, "label": schema.negative_label, "unknown_categories": {}}
+    log = PredictionLog(tmp_path / "p.jsonl")
+    log.write([record, missing], [result, result], version="v1", request_ids=["a", "b"])
+    log.close()
+    parse = pajson.ParseOptions(
+        explicit_schema=log_schema(schema), unexpected_field_behavior="error"
+    )
+    table = pajson.read_json(tmp_path / "p.jsonl", parse_options=parse)
+    assert table.schema == log_schema(schema)
+    rows = table.to_pylist()
+    assert [row["request_id"] for row in rows] == ["a", "b"]
+    assert rows[0]["features"] == {
+        name: float(value) if isinstance(value, int) else value for name, value in record.items()
+    }
+    assert rows[1]["features"][feature(params, "nullable")] is None
+    assert rows[0]["probability"] == 0.25 and rows[0]["unknown_categories"] == []
+
+
 def test_unwritable_prediction_log_says_what_to_set(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -297,7 +324,7 @@ def test_unwritable_prediction_log_says_what_to_set(tmp_path):
 def test_model_thread_limits_openmp_to_the_configured_threads():
     from threadpoolctl import threadpool_info
 
-    from mlops.serving.runtime import model_executor
+    from mlops.serving.predictor import model_executor
 
     with model_executor(1) as executor:
         pools = executor.submit(threadpool_info).result()

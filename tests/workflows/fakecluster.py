@@ -120,7 +120,7 @@ def docker_build(args: list[str], state: dict) -> None:
         state["images"][tag] = {
             "bento": f"{bento['name']}:{bento['version']}",
             "models": models,
-            "has_service_source": (context / "src" / "mlops" / "service.py").is_file(),
+            "has_service_source": (context / "src" / "mlops" / "serving" / "service.py").is_file(),
         }
         print(f"naming to {tag} done")
 

@@ -108,7 +108,7 @@ def test_apply_refuses_what_the_api_server_refuses(tool):
 
 def test_a_pushed_private_image_needs_the_pull_secret_the_deployment_names(tool, built, tmp_path):
     """New GHCR packages are private: a real cluster pulls them only with credentials."""
-    from mlops.release.commands import pull_secret_manifest
+    from mlops.release.deploy import pull_secret_manifest
 
     tool("docker", "login", "ghcr.io", "-u", "ci", "--password-stdin", stdin="t")
     tool("docker", "push", built)

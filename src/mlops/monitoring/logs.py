@@ -1,7 +1,7 @@
 """Reading what production left: the service's prediction log and the late labels.
 
-- :func:`log_schema` is the reader's view of one logged prediction (the record the service's
-  ``PredictionLog`` writes);
+- one logged prediction is :class:`mlops.serving.predlog.LoggedPrediction`, read with its
+  :func:`~mlops.serving.predlog.log_schema` (writer and reader share one definition);
 - :func:`sample_log` streams the JSON-lines log (a file, a folder or any fsspec URL) in
   blocks with pyarrow and keeps a uniform random sample of bounded size (priority
   reservoir), plus exact whole-log counts (:class:`LogStats`); memory stays bounded whatever
@@ -27,31 +27,11 @@ import pyarrow.json as pajson
 from mlops.core.config import SchemaParams
 from mlops.monitoring.errors import MonitorError
 from mlops.monitoring.summary import finite
+from mlops.serving.predlog import log_schema
 
-PROBABILITY = "probability"
+PROBABILITY = "probability"  # fields of LoggedPrediction the analysis reads by name
 PREDICTION = "prediction"
 TARGET = "target"  # label column of the analysed frames (schema labels as strings)
-
-
-def log_schema(schema: SchemaParams) -> pa.Schema:
-    """The Arrow schema of one logged prediction (the service's PredictionLog format)."""
-    features = pa.struct(
-        [
-            pa.field(name, pa.string() if spec.type == "category" else pa.float64())
-            for name, spec in schema.features.items()
-        ]
-    )
-    return pa.schema(
-        [
-            pa.field("timestamp", pa.string()),
-            pa.field("request_id", pa.string()),
-            pa.field("model_version", pa.string()),
-            pa.field("features", features),
-            pa.field(PROBABILITY, pa.float64()),
-            pa.field(PREDICTION, pa.string()),
-            pa.field("unknown_categories", pa.list_(pa.string())),
-        ]
-    )
 
 
 def log_files(location: str) -> tuple[Any, list[str]]:

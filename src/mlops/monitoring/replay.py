@@ -181,7 +181,7 @@ class _Progress:
             self.bar.stop()
 
 
-def check_service(url: str, timeout: float) -> None:
+def require_service(url: str, timeout: float) -> None:
     """Fail early, with what to do, when nothing answers at ``url``."""
     import httpx
 
@@ -271,7 +271,7 @@ def replay(
     import httpx
 
     url = url.rstrip("/")
-    check_service(url, settings.timeout)
+    require_service(url, settings.timeout)
     labels.parent.mkdir(parents=True, exist_ok=True)
     progress = _Progress(len(requests), say)
     started = time.monotonic()

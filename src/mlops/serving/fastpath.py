@@ -110,43 +110,53 @@ def _inner_layout(
     return order, remap
 
 
+def _binary_booster(model: Any) -> Any:
+    """The pipeline's last step, if it is a binary 0/1 HistGradientBoostingClassifier."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    booster = model.steps[-1][1]
+    if not isinstance(booster, HistGradientBoostingClassifier):
+        raise Unsupported(f"the estimator is {type(booster).__name__}")
+    if booster.n_trees_per_iteration_ != 1 or list(booster.classes_) != [0, 1]:
+        raise Unsupported("not a binary 0/1 classifier")
+    return booster
+
+
+def _column_codes(
+    column: str, categories: list[Any] | None, inner: dict[float, float] | None
+) -> dict[str | None, float] | None:
+    """Value -> float code in the booster's matrix for a categorical column (None for a
+    number): the outer encoder's position, through the booster's own encoder (``inner``)
+    when it has one."""
+    if categories is None:
+        return None
+    codes: dict[str | None, float] = {}  # None: a nullable category's own code
+    for i, category in enumerate(categories):
+        if isinstance(category, float) and math.isnan(category):
+            continue  # NaN is "missing": encoded_missing_value (NaN), the default of matrix()
+        if category is not None and not isinstance(category, str):
+            raise Unsupported(f"non-text category {category!r} in {column!r}")
+        codes[category] = float(i) if inner is None else inner.get(float(i), math.nan)
+    return codes
+
+
 class CompiledBooster:
     """Records in, probabilities of the positive class out: the pipeline's, faster."""
 
     def __init__(self, model: Any, schema: SchemaParams) -> None:
-        from sklearn.ensemble import HistGradientBoostingClassifier
         from sklearn.ensemble._hist_gradient_boosting._predictor import (
             _predict_from_raw_data,
         )
         from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
 
-        booster = model.steps[-1][1]
-        if not isinstance(booster, HistGradientBoostingClassifier):
-            raise Unsupported(f"the estimator is {type(booster).__name__}")
-        if booster.n_trees_per_iteration_ != 1 or list(booster.classes_) != [0, 1]:
-            raise Unsupported("not a binary 0/1 classifier")
+        booster = _binary_booster(model)
         outer, names = _outer_encoding(model)
         if set(outer) != set(schema.feature_names):
             raise Unsupported("the pipeline's columns are not schema.features")
         order, remap = _inner_layout(booster, names)
-
-        # value -> float code in the booster's matrix, per categorical column (else None)
-        self._columns: list[tuple[str, dict[str, float] | None]] = []
-        for column in order:
-            categories = outer[column]
-            if categories is None:
-                self._columns.append((column, None))
-                continue
-            inner = remap.get(column)
-            codes: dict[str | None, float] = {}  # None: a nullable category's own code
-            for i, category in enumerate(categories):
-                if isinstance(category, float) and math.isnan(category):
-                    continue  # NaN is "missing": encoded_missing_value (NaN), the default below
-                if category is not None and not isinstance(category, str):
-                    raise Unsupported(f"non-text category {category!r} in {column!r}")
-                code = float(i) if inner is None else inner.get(float(i), math.nan)
-                codes[category] = code
-            self._columns.append((column, codes))
+        self._columns = [
+            (column, _column_codes(column, outer[column], remap.get(column))) for column in order
+        ]
 
         self._walk = _predict_from_raw_data
         self._link = booster._loss.predict_proba

@@ -15,62 +15,34 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import bentoml
-from pydantic import Field
 
 from mlops.core.config import load_params
-from mlops.serving.bento import load_stored_model, model_tag
-from mlops.serving.runtime import (
+from mlops.serving import metrics
+from mlops.serving.api import (
     BatchPrediction,
-    MicroBatcher,
     Prediction,
-    PredictionLog,
-    Predictor,
-    example_record,
-    model_executor,
-    model_version,
     record_model,
+    records_type,
     request_id,
 )
+from mlops.serving.batcher import MicroBatcher
+from mlops.serving.model import load_stored_model, model_tag, model_version
+from mlops.serving.predictor import Predictor, model_executor
+from mlops.serving.predlog import PredictionLog, log_path
 
 PARAMS = load_params(Path(os.environ.get("MLOPS_PARAMS", "params.yaml")))
-
 SERVE = PARAMS.serve
 Record = record_model(PARAMS.schema)
-MODEL_TAG = model_tag(PARAMS, SERVE)
+Records = records_type(Record, SERVE.max_batch_records)
+MODEL_TAG = model_tag(PARAMS)
 # Checked and loaded when the module is imported, so `bentoml serve` and `bentoml build`
 # stop at once with the reason (MD5 not the one dvc.lock records, untrusted type in the
 # file, model not imported) instead of restarting a failing worker forever.
-MODEL, MODEL_MD5 = load_stored_model(MODEL_TAG, SERVE, PARAMS)
-EXAMPLE = example_record(PARAMS.schema)
-
-PREDICTIONS = bentoml.metrics.Counter(
-    name="predictions",
-    documentation="Predictions served, by predicted label",
-    labelnames=["label"],
-)
-UNKNOWN_CATEGORIES = bentoml.metrics.Counter(
-    name="unknown_categories",
-    documentation="Records with a category the model never saw (served as missing), by feature",
-    labelnames=["feature"],
-)
-
-Records = Annotated[
-    list[Record],  # type: ignore[valid-type]
-    Field(
-        min_length=1,
-        max_length=SERVE.max_batch_records,
-        description=f"1 to {SERVE.max_batch_records} records (serve.max_batch_records)",
-    ),
-]
-
-
-def _log_path() -> Path:
-    return Path(os.environ.get("MLOPS_PREDICTION_LOG") or SERVE.prediction_log)
+MODEL, MODEL_MD5 = load_stored_model(MODEL_TAG, PARAMS)
 
 
 @bentoml.service(
@@ -91,7 +63,7 @@ class ModelService:
     def __init__(self) -> None:
         self.version = model_version(MODEL_MD5)
         self.predictor = Predictor(MODEL, PARAMS.schema, PARAMS.evaluate.threshold, self.version)
-        self.log = PredictionLog(_log_path())
+        self.log = PredictionLog(log_path(SERVE.prediction_log))
         self.executor = model_executor(SERVE.model_threads)  # one model call at a time
         # The compiled fast path scores a merged batch in ~25 us a row: on the event loop.
         # The Pipeline (~10 ms a call) stays in the model thread, off the loop.
@@ -116,12 +88,7 @@ class ModelService:
         self.log.write(
             records, results, version=self.version, request_ids=[rid for _, rid in items]
         )
-        labels = Counter(result["label"] for result in results)
-        unknown = Counter(f for result in results for f in result["unknown_categories"])
-        for label, count in labels.items():  # one update per label and batch, not per row
-            PREDICTIONS.labels(label=label).inc(count)
-        for feature, count in unknown.items():
-            UNKNOWN_CATEGORIES.labels(feature=feature).inc(count)
+        metrics.count(results)
         return results
 
     async def _in_model_thread(self, items: list[tuple[dict[str, Any], str]]) -> list[Any]:

@@ -1,0 +1,83 @@
+"""The bento: the locked model imported into BentoML's store, then the bento built.
+
+:func:`import_model` copies ``paths.model`` into the store as ``<serve.name>:<md5 prefix>``
+only if its MD5 is the one ``dvc.lock`` records, with labels naming the git commit, the data
+hash and the key metrics. :func:`build_bento` builds the bento from ``bentofile.yaml``: the
+serving code, params.yaml, dvc.lock and that model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from bentoml.exceptions import NotFound
+
+from mlops.core.config import Params
+from mlops.core.github import commit
+from mlops.serving.model import (
+    MODEL_FILE,
+    ModelMismatchError,
+    locked_md5,
+    model_version,
+    verify_model,
+)
+
+KEY_METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "log_loss")
+
+
+def bento_tag(params: Params) -> str:
+    """The service's latest bento: what `make serve`, `make smoke` and containerize use."""
+    return f"{params.serve.name}:latest"
+
+
+def labels_and_metadata(params: Params, md5: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """What the stored model says about itself: commit, data and model MD5, estimator, key
+    metrics (labels) and every metric, the threshold, the features (metadata)."""
+    metrics: dict[str, Any] = {}
+    if params.paths.metrics.exists():
+        metrics = json.loads(params.paths.metrics.read_text())
+    try:
+        data_md5 = locked_md5(params.serve.lock, params.paths.raw, kind="deps")
+    except ModelMismatchError:
+        data_md5 = "unknown"
+    labels = {
+        "git_commit": commit(),
+        "data_md5": data_md5,
+        "model_md5": md5,
+        "estimator": params.train.estimator,
+        **{k: f"{metrics[k]:.4f}" for k in KEY_METRICS if isinstance(metrics.get(k), float)},
+    }
+    metadata = {
+        "metrics": metrics,
+        "threshold": params.evaluate.threshold,
+        "features": params.schema.feature_names,
+        "source": str(params.paths.model),
+    }
+    return labels, metadata
+
+
+def import_model(params: Params) -> tuple[str, bool]:
+    """Put the locked model into the BentoML store; return (tag, whether it was new)."""
+    lock = params.serve.lock
+    md5 = verify_model(params.paths.model, lock)
+    tag = f"{params.serve.name}:{model_version(md5)}"
+    try:
+        stored = bentoml.models.get(tag)
+    except NotFound:
+        stored = None
+    if stored is not None:
+        verify_model(Path(stored.path_of(MODEL_FILE)), lock, expected=md5)
+        return tag, False
+    labels, metadata = labels_and_metadata(params, md5)
+    with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
+        shutil.copyfile(params.paths.model, model.path_of(MODEL_FILE))
+    return tag, True
+
+
+def build_bento(bentofile: Path) -> str:
+    """Build the bento ``bentofile`` describes, from the current folder; its tag."""
+    return str(bentoml.bentos.build_bentofile(str(bentofile), build_ctx=".").tag)

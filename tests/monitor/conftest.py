@@ -8,7 +8,6 @@ late labels are the table's true outcomes, keyed by the same request ids.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -22,17 +21,10 @@ import yaml
 
 from mlops.core import model_io
 from mlops.core.config import Params
+from mlops.monitoring.replay import json_value
 from mlops.pipeline.train import train
 from mlops.serving.predlog import logged
 from tests.conftest import ROOT, make_table, merged
-
-
-def _value(value: Any, kind: str) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if kind == "category":
-        return str(value)
-    return int(value) if kind == "int" else float(value)
 
 
 def write_log(
@@ -56,7 +48,7 @@ def write_log(
         for i, (row, p) in enumerate(zip(table.to_dict("records"), probability, strict=True)):
             rid = f"{prefix}{i}"
             ids.append(rid)
-            features = {n: _value(row[n], k) for n, k in kinds.items()}
+            features = {n: json_value(row[n], k) for n, k in kinds.items()}
             answer = {
                 "probability": round(float(p), 6),
                 "label": schema.positive_label if p >= threshold else schema.negative_label,

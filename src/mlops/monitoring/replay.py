@@ -85,7 +85,8 @@ def choose_month(times: pd.Series, start: date, month: str | None, when: date) -
     return candidates[when.toordinal() % len(candidates)]
 
 
-def _value(value: Any, kind: str) -> Any:
+def json_value(value: Any, kind: str) -> Any:
+    """A table cell as a client sends it: null when missing, else a str, int or float."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if kind == "category":
@@ -108,7 +109,7 @@ def window_records(
     kinds = {name: spec.type for name, spec in schema.features.items()}
     requests = []
     for position, row in enumerate(window.to_dict("records")):
-        record = {name: _value(row[name], kind) for name, kind in kinds.items()}
+        record = {name: json_value(row[name], kind) for name, kind in kinds.items()}
         requests.append(
             Request(
                 request_id=f"replay-{month}-{run}-{position}",

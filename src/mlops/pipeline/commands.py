@@ -112,7 +112,7 @@ def evaluate(
 
 
 def metrics_text(metrics: dict[str, Any], source: Path) -> str:
-    """The metrics table `mlops show` prints (docs/ quote it through benchmarks/figures.py)."""
+    """The metrics table `show` prints (docs/ quote it through benchmarks/figures.py)."""
     scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
     width = max(map(len, scalars))
     lines = [f"Metrics on the test window ({source}):"]

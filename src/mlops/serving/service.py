@@ -7,8 +7,8 @@ checked by MD5 at start-up and loaded with skops' trusted-type list (no pickle).
 
 Endpoints: ``POST /predict`` (one record), ``POST /predict_batch`` (``{"records": [...]}``),
 ``GET /livez``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /docs`` (OpenAPI).
-Run it with ``make serve`` (the built bento) or
-``uv run bentoml serve mlops.serving.service:ModelService`` (the source, after ``make bento``).
+Run it with ``make serve`` (the built bento) or, from the source after ``make bento``,
+``uv run bentoml serve mlops.serving.service:ModelService``.
 """
 
 from __future__ import annotations

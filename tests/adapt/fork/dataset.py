@@ -72,5 +72,5 @@ def materialize_embedded(raw_dir: Path) -> list[Path]:
     """No embedded copy: the data lives in the fork's DVC remote."""
     raise DataFetchError(
         f"no embedded copy of {CUSTOMERS}: configure the DVC remote that holds it "
-        "(README: 'Use your own DVC remote') and run `make data` again"
+        "(docs/data-remotes.md) and run `make data` again"
     )

@@ -72,5 +72,5 @@ def materialize_embedded(raw_dir: Path) -> list[Path]:
     """No embedded copy: the data lives in the fork's DVC remote."""
     raise DataFetchError(
         "no embedded copy of the station files: configure the DVC remote that holds them "
-        "(README: 'Use your own DVC remote') and run `make data` again"
+        "(docs/data-remotes.md) and run `make data` again"
     )

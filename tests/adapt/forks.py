@@ -99,6 +99,7 @@ schema:
     tenure_months: {type: int, min: 0, max: 600}
     monthly_charges: {type: float, min: 0, max: 1000, nullable: true, max_missing: 0.1}
     support_calls: {type: int, min: 0, max: 100, nullable: true, max_missing: 0.1}
+  forbidden: [customer_id, churn]      # an identifier; the raw outcome
 """,
     prepare="""\
 prepare:
@@ -166,6 +167,7 @@ schema:
     wind_ms: {type: float, min: 0, max: 60}
     hour_of_day: {type: int, min: 0, max: 23}
     station: {type: category, values: [north, harbour]}
+  forbidden: [pm25_next_hour]          # the measured outcome
 """,
     prepare="""\
 prepare:

@@ -14,6 +14,7 @@ SCHEMA = SchemaParams.model_validate(
     {
         "target": "churned",
         "time": "snapshot_at",
+        "forbidden": ["customer_id"],
         "features": {
             "plan": {"type": "category", "values": ["basic", "premium"]},
             "region": {"type": "category"},

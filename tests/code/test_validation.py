@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops.core.config import ParamsError
 from mlops.core.errors import DataValidationError
 from mlops.pipeline.schema import feature_schema, table_schema
-from mlops.pipeline.validate import validate
-from tests.conftest import feature
+from mlops.pipeline.validate import ForbiddenColumn, TargetCopy, target_auc, validate
+from tests.conftest import feature, params_with
 
 
 def failures_of(excinfo) -> dict[str, list]:
@@ -152,3 +153,103 @@ def test_feature_schema_has_no_target_or_time(params):
     columns = set(feature_schema(params.schema).columns)
     assert columns == set(params.schema.feature_names)
     assert {params.schema.target, params.schema.time} <= set(table_schema(params.schema).columns)
+
+
+# --------------------------------------------------------------------------- leaks (D4)
+def test_a_forbidden_feature_is_refused_by_name(params):
+    name = params.schema.feature_names[0]
+    forbidden = [*params.schema.forbidden, name]
+    with pytest.raises(
+        ParamsError, match=rf"schema: .*\['{name}'\] are listed in schema\.forbidden"
+    ):
+        params_with({"schema": {"forbidden": forbidden}})
+
+
+def test_forbidding_the_target_is_refused(params):
+    with pytest.raises(ParamsError, match="the target or time column"):
+        params_with({"schema": {"forbidden": [params.schema.target]}})
+
+
+def test_a_forbidden_column_in_the_table_fails_validation(table_factory):
+    params = params_with({"schema": {"forbidden": ["outcome_known_later"]}})
+    table = table_factory().assign(outcome_known_later=1.0)
+    with pytest.raises(DataValidationError) as excinfo:
+        validate(table, params.schema, params.validation)
+    (failure,) = failures_of(excinfo)["outcome_known_later"]
+    assert isinstance(failure, ForbiddenColumn)
+    assert failure.rows == len(table)
+    assert "schema.forbidden" in str(excinfo.value) and "load_table" in str(excinfo.value)
+
+
+def test_a_forbidden_column_is_reported_with_schema_failures(table_factory):
+    params = params_with({"schema": {"forbidden": ["outcome_known_later"]}})
+    ranged = feature(params, "bounded")
+    table = table_factory().assign(outcome_known_later=1.0)
+    table.loc[:1, ranged] = params.schema.features[ranged].max + 2
+    with pytest.raises(DataValidationError) as excinfo:
+        validate(table, params.schema, params.validation)
+    assert {"outcome_known_later", ranged} <= set(failures_of(excinfo))
+
+
+def _copy_of_target(params, table: pd.DataFrame, name: str) -> pd.Series:
+    """Feature ``name`` rewritten as two in-range values that follow the target."""
+    spec = params.schema.features[name]
+    low = spec.min if spec.min is not None else spec.max - 1
+    values = np.where(table[params.schema.target] == 1, spec.max, low)
+    return pd.Series(values.astype(int) if spec.type == "int" else values, index=table.index)
+
+
+def test_a_feature_that_copies_the_target_fails_validation(params, table_factory):
+    name = feature(params, "bounded")
+    table = table_factory(rows=4000)
+    table[name] = _copy_of_target(params, table, name)
+    flipped = table.index[:10]  # 0.25% noise: still a copy
+    table.loc[flipped, name] = table.loc[flipped[::-1], name].to_numpy()
+    with pytest.raises(DataValidationError) as excinfo:
+        validate(table, params.schema, params.validation)
+    (failure,) = failures_of(excinfo)[name]
+    assert isinstance(failure, TargetCopy)
+    assert f"below {params.validation.leak_auc}" in failure.rule
+    assert "schema.forbidden" in str(failure)
+
+
+def test_a_category_that_copies_the_target_fails_validation(params, table_factory):
+    name = feature(params, "closed category")
+    values = params.schema.features[name].values
+    if len(values) < 2:
+        pytest.skip(f"schema.features.{name} has fewer than two allowed values")
+    table = table_factory()
+    table[name] = np.where(table[params.schema.target] == 1, values[0], values[1])
+    with pytest.raises(DataValidationError, match=rf"feature '{name}' is a near-copy"):
+        validate(table, params.schema, params.validation)
+
+
+def test_the_learnable_signal_is_no_copy_and_its_auc_is_reported(params, table_factory):
+    _, summary = validate(table_factory(), params.schema, params.validation)
+    assert summary["target_auc"].keys() == set(params.schema.feature_names)
+    assert max(summary["target_auc"].values()) < params.validation.leak_auc
+    assert max(summary["target_auc"].values()) > 0.6  # the signal features are measured
+
+
+@pytest.mark.parametrize(
+    ("values", "category", "low", "high"),
+    [
+        (lambda y, rng: y * 30.0 + rng.normal(0, 1, len(y)), False, 0.999, 1.0),  # outcome
+        (lambda y, rng: -y + rng.uniform(0, 0.1, len(y)), False, 0.999, 1.0),  # reversed
+        (lambda y, rng: pd.Series(y).map({0: "a", 1: "b"}), True, 0.999, 1.0),
+        (lambda y, rng: rng.normal(0, 1, len(y)), False, 0.5, 0.56),  # noise
+        (lambda y, rng: [f"id{i}" for i in range(len(y))], True, 0.5, 0.5),  # unique id
+        (lambda y, rng: rng.permutation(len(y)).astype(float), False, 0.5, 0.56),  # row number
+    ],
+    ids=["numeric copy", "reversed copy", "category copy", "noise", "identifier", "row number"],
+)
+def test_target_auc_is_high_only_for_a_copy(values, category, low, high):
+    rng = np.random.default_rng(3)
+    target = pd.Series(rng.integers(0, 2, 4000))
+    column = pd.Series(values(target.to_numpy(), rng))
+    assert low <= target_auc(column, target, category=category) <= high
+
+
+def test_target_auc_with_one_class_is_chance():
+    target = pd.Series(np.zeros(100, dtype=int))
+    assert target_auc(pd.Series(np.arange(100.0)), target, category=False) == 0.5

@@ -50,6 +50,21 @@ def test_the_loader_builds_exactly_the_declared_columns(real_table, params):
     assert set(real_table.columns) == {*schema.features, schema.target, schema.time}
 
 
+def test_no_forbidden_column_is_loaded_or_a_feature(real_table, params):
+    """``schema.forbidden`` (outcomes, identifiers) on this data: validate enforces it too."""
+    forbidden = set(params.schema.forbidden)
+    assert not forbidden & set(real_table.columns)
+    assert not forbidden & set(params.schema.features)
+
+
+def test_no_feature_is_a_near_copy_of_the_target(validated, params):
+    """Each feature alone ranks the labelled rows far below ``validate.leak_auc`` (the
+    flights features reach 0.63): a feature at 0.99 would be the outcome itself."""
+    aucs = validated[1]["target_auc"]
+    assert aucs.keys() == set(params.schema.features)
+    assert max(aucs.values()) < params.validation.leak_auc, aucs
+
+
 def test_time_windows_hold_both_classes(validated, params):
     parts = split(validated[0], params.schema, params.prepare)
     for name in ("train", "test"):

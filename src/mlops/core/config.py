@@ -68,6 +68,24 @@ class SchemaParams(_Section):
     positive_label: str = "positive"
     negative_label: str = "negative"
     features: dict[str, FeatureSpec]
+    # columns that must never be features: outcomes known only afterwards, identifiers
+    forbidden: list[str]
+
+    @model_validator(mode="after")
+    def _no_forbidden_feature(self) -> SchemaParams:
+        leaks = [name for name in self.features if name in self.forbidden]
+        if leaks:
+            raise ValueError(
+                f"features {leaks} are listed in schema.forbidden (outcomes or identifiers "
+                "that must never be features): remove them from schema.features"
+            )
+        roles = [name for name in (self.target, self.time) if name in self.forbidden]
+        if roles:
+            raise ValueError(
+                f"schema.forbidden lists {roles}, the target or time column: they are never "
+                "features anyway; list only other columns of the raw data"
+            )
+        return self
 
     @property
     def categorical(self) -> list[str]:
@@ -99,6 +117,8 @@ class ValidateParams(_Section):
     max_unlabelled: float = Field(ge=0.0, le=1.0)
     min_target_rate: float = Field(ge=0.0, le=1.0)
     max_target_rate: float = Field(ge=0.0, le=1.0)
+    # a feature that alone ranks the labelled rows this well (ROC AUC) copies the target
+    leak_auc: float = Field(gt=0.5, le=1.0)
 
 
 class PrepareParams(_Section):

@@ -2,6 +2,10 @@
 
 Pure core: :func:`validate` takes the table and params, returns the labelled rows and a
 summary, or raises ``DataValidationError`` listing every broken rule (column, rule, rows).
+Besides the schema and the table-wide rules, two rules against leaks hold on any data: no
+``schema.forbidden`` column (an outcome, an identifier) in the table, and no feature that
+alone ranks the labelled rows by their target with ROC AUC >= ``validate.leak_auc``
+(:func:`target_auc`: such a feature is a near-copy of the outcome).
 The validation report (``paths.validation``) is written either way: the summary and data
 profile when the data passed, :func:`failure_report` (every problem, machine-readable) when
 it did not, so the pull-request report can list the problems of a failed run.
@@ -14,7 +18,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from mlops.core.config import SchemaParams, ValidateParams
 from mlops.core.errors import DataValidationError, Failure
@@ -54,12 +60,106 @@ def _quality_failures(
     return failures
 
 
+class ForbiddenColumn(Failure):
+    """A column of ``schema.forbidden`` (an outcome, an identifier) in the modelling table."""
+
+    def __str__(self) -> str:
+        return (
+            f"column '{self.column}' is listed in schema.forbidden (an outcome or an "
+            "identifier, never a feature) but load_table outputs it: drop it in "
+            "src/mlops/yours/dataset.py"
+        )
+
+
+class TargetCopy(Failure):
+    """A feature that, alone, all but determines the target: the outcome leaks into it."""
+
+    def __str__(self) -> str:
+        return (
+            f"{super().__str__()}: feature '{self.column}' is a near-copy of the target "
+            "(an outcome leak): remove it from schema.features and list it in "
+            "schema.forbidden, or raise validate.leak_auc if it is truly known in advance"
+        )
+
+
+_LEAK_BINS = 100  # a numeric feature's values are grouped into this many quantiles
+
+
+def _groups(values: pd.Series, category: bool) -> pd.Series:
+    """The values of one feature as groups: categories as they are, numbers by quantile;
+    missing values are a group of their own."""
+    if category:
+        return values.astype("string").fillna("\0missing")
+    quantile = values.astype("float64").rank(pct=True)
+    return np.ceil(quantile * _LEAK_BINS).fillna(-1.0)
+
+
+def target_auc(values: pd.Series, target: pd.Series, *, category: bool) -> float:
+    """How well one feature alone ranks the labelled rows by their 0/1 ``target``: the ROC
+    AUC in the better direction, 0.5 = not at all, 1.0 = perfectly.
+
+    Each value (a number: its quantile of 100) gets the positive rate it has in the even
+    rows; the odd rows are ranked by that rate (a value unseen in the even rows: the
+    overall rate). Measured on rows it was not learnt from, so an identifier unique to each
+    row scores about 0.5, not 1. Fewer than both classes in either half: 0.5.
+    """
+    groups = _groups(values.reset_index(drop=True), category).to_numpy()
+    labels = target.to_numpy(dtype="int64")
+    fit = np.arange(len(labels)) % 2 == 0
+    if min(len(np.unique(labels[fit])), len(np.unique(labels[~fit]))) < 2:
+        return 0.5
+    rates = pd.Series(labels[fit]).groupby(groups[fit]).mean()
+    scores = pd.Series(groups[~fit]).map(rates).astype("float64").fillna(labels[fit].mean())
+    auc = float(roc_auc_score(labels[~fit], scores))
+    return max(auc, 1.0 - auc)
+
+
+def _forbidden_failures(table: pd.DataFrame, schema: SchemaParams) -> list[Failure]:
+    """The ``schema.forbidden`` columns (outcomes, identifiers) that the table carries."""
+    return [
+        ForbiddenColumn(name, "absent from the modelling table", len(table))
+        for name in schema.forbidden
+        if name in table.columns
+    ]
+
+
+def target_aucs(checked: pd.DataFrame, schema: SchemaParams) -> dict[str, float]:
+    """:func:`target_auc` of each feature on the labelled rows of a checked table."""
+    labelled = checked[checked[schema.target].notna()]
+    return {
+        name: target_auc(labelled[name], labelled[schema.target], category=spec.type == "category")
+        for name, spec in schema.features.items()
+    }
+
+
+def _copy_failures(aucs: dict[str, float], labelled: int, rules: ValidateParams) -> list[Failure]:
+    """The features that alone rank the labelled rows with ROC AUC >= ``leak_auc``."""
+    return [
+        TargetCopy(
+            name, f"ROC AUC against the target below {rules.leak_auc} (found {auc:.3f})", labelled
+        )
+        for name, auc in aucs.items()
+        if auc >= rules.leak_auc
+    ]
+
+
 def validate(
     table: pd.DataFrame, schema: SchemaParams, rules: ValidateParams, source: str = "table"
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Check ``table``; return its labelled rows (schema columns only) and a summary."""
-    checked = check_frame(table, table_schema(schema, labelled=False), source)
-    failures = _quality_failures(checked, schema, rules)
+    """Check ``table``; return its labelled rows (schema columns only) and a summary.
+
+    Beyond the schema: no ``schema.forbidden`` column in the table and no feature that is a
+    near-copy of the target (:func:`target_auc` >= ``validate.leak_auc``)."""
+    forbidden = _forbidden_failures(table, schema)
+    try:
+        checked = check_frame(table, table_schema(schema, labelled=False), source)
+    except DataValidationError as exc:
+        raise DataValidationError(source, forbidden + exc.failures, exc.hint) from None
+    # a handful of rows ranks perfectly by chance: no near-copy test below min_rows
+    aucs = target_aucs(checked, schema) if len(checked) >= rules.min_rows else {}
+    labelled_rows = int(checked[schema.target].notna().sum())
+    failures = forbidden + _copy_failures(aucs, labelled_rows, rules)
+    failures += _quality_failures(checked, schema, rules)
     if failures:
         raise DataValidationError(source, failures, SCHEMA_HINT)
     labelled = checked[checked[schema.target].notna()].reset_index(drop=True)
@@ -75,6 +175,7 @@ def validate(
             for name in schema.features
             if checked[name].isna().any()
         },
+        "target_auc": {name: round(auc, 4) for name, auc in aucs.items()},
         "profile": profile(labelled, schema),
     }
     return labelled, summary

@@ -94,7 +94,8 @@ schema:
   negative_label: stayed
   features:
     plan: {type: category, values: [basic, standard, premium]}
-    region: {type: category, nullable: true, max_missing: 0.05, example: north}
+    region: {type: category, nullable: true, max_missing: 0.05, example: north,
+             weak: "no effect on churn in this synthetic data; kept as the nullable open category"}
     autopay: {type: category, values: ["yes", "no"]}
     tenure_months: {type: int, min: 0, max: 600}
     monthly_charges: {type: float, min: 0, max: 1000, nullable: true, max_missing: 0.1}

@@ -1,21 +1,35 @@
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from mlops.pipeline.evaluate import PLOT_FILES, _thin, evaluate, write_plots
+from mlops.core.config import ParamsError
+from mlops.pipeline.commands import metrics_text
+from mlops.pipeline.evaluate import (
+    IMPORTANCE_STDS,
+    PLOT_FILES,
+    _thin,
+    baseline_shortfall,
+    evaluate,
+    fit_baseline,
+    unearned_features,
+    write_plots,
+)
 from mlops.pipeline.figures import RENDERERS, render_all
 from mlops.pipeline.train import train
-from tests.conftest import make_table, signal_features
+from tests.conftest import ROOT, make_table, params_with, signal_features
 
 
 @pytest.fixture(scope="module")
 def result(params):
     small = params.train.model_copy(update={"hist_gradient_boosting": {"max_iter": 30}})
-    model = train(make_table(params, rows=3000, seed=1), params.schema, small)
+    training = make_table(params, rows=3000, seed=1)
+    model = train(training, params.schema, small)
+    baseline = fit_baseline(training, params.schema, params.train, params.evaluate)
     settings = params.evaluate.model_copy(update={"importance_sample": 500})
     test = make_table(params, rows=1500, seed=2)
-    return evaluate(model, test, params.schema, settings, seed=0, train_rows=3000)
+    return evaluate(model, test, params.schema, settings, 0, baseline, train_rows=3000)
 
 
 def test_metrics_are_consistent_with_the_confusion_matrix(result):
@@ -79,4 +93,84 @@ def test_single_class_test_window_is_explained(params):
     model = train(make_table(params), params.schema, small)
     test = make_table(params, rows=100).assign(**{params.schema.target: 0})
     with pytest.raises(ValueError, match="only one class"):
-        evaluate(model, test, params.schema, params.evaluate, seed=0)
+        evaluate(model, test, params.schema, params.evaluate, 0, model)
+
+
+# --------------------------------------------------------------------------- the baseline (M5)
+def test_the_baseline_is_scored_in_a_nested_mapping(params, result):
+    baseline = result.metrics["baseline"]
+    assert baseline["estimator"] == params.evaluate.baseline
+    assert set(baseline) == {"estimator", "roc_auc", "pr_auc"}
+    assert 0.5 < baseline["roc_auc"] <= 1.0  # it learns the synthetic signal too
+    text = metrics_text(result.metrics, Path("metrics.json"))
+    assert f"baseline {params.evaluate.baseline}: roc_auc {baseline['roc_auc']:.4f}" in text
+
+
+def test_the_baseline_is_fitted_as_train_fits_it(params):
+    """evaluate.baseline with train.<baseline>'s hyper-parameters, seed and threads."""
+    table = make_table(params, rows=1000, seed=3)
+    baseline = fit_baseline(table, params.schema, params.train, params.evaluate)
+    named = params.train.model_copy(update={"estimator": params.evaluate.baseline})
+    expected = train(table, params.schema, named)
+    assert baseline.get_params(deep=True).keys() == expected.get_params(deep=True).keys()
+    features = table[params.schema.feature_names]
+    assert (baseline.predict_proba(features) == expected.predict_proba(features)).all()
+
+
+def test_an_unknown_baseline_is_named_with_the_known_ones(params):
+    settings = params.evaluate.model_copy(update={"baseline": "oracle"})
+    with pytest.raises(ValueError, match=r"evaluate.baseline .* 'oracle'; known estimators"):
+        fit_baseline(make_table(params), params.schema, params.train, settings)
+
+
+def test_a_model_that_does_not_beat_the_baseline_by_the_margin_fails():
+    metrics = {"roc_auc": 0.70, "baseline": {"estimator": "simple", "roc_auc": 0.695}}
+    problem = baseline_shortfall(metrics, margin=0.01)
+    assert problem is not None
+    assert "by +0.0050, less than evaluate.baseline_margin 0.01" in problem
+    assert "train.estimator: simple" in problem
+    assert baseline_shortfall({**metrics, "roc_auc": 0.71}, margin=0.01) is None
+    worse = {**metrics, "roc_auc": 0.65}
+    assert "by -0.0450" in baseline_shortfall(worse, margin=0.0)
+
+
+# --------------------------------------------------------------------------- features (D2)
+def importance_table(rows):
+    return pd.DataFrame(rows, columns=["feature", "importance", "std"])
+
+
+def test_a_feature_within_two_std_of_zero_fails_unless_it_says_why(params):
+    strong, weak, noise = params.schema.feature_names[:3]
+    table = importance_table(
+        [
+            (strong, 0.05, 0.001),
+            (weak, 0.002, 0.0011),  # 0.002 - 2 * 0.0011 < 0
+            (noise, -0.001, 0.0005),
+        ]
+    )
+    assert IMPORTANCE_STDS == 2
+    plain = params_with(
+        {"schema": {"features": {n: {"weak": None} for n in (strong, weak, noise)}}}
+    )
+    problems = unearned_features(table, plain.schema)
+    assert [p.split(":")[0] for p in problems] == [weak, noise]
+    assert f"schema.features.{weak}.weak: <reason>" in problems[0]
+    allowed = params_with({"schema": {"features": {weak: {"weak": "kept for a reason"}}}})
+    kept = unearned_features(table, allowed.schema)
+    assert [p.split(":")[0] for p in kept] == [noise]
+
+
+def test_the_reason_a_weak_feature_stays_must_be_given(params):
+    name = params.schema.feature_names[0]
+    with pytest.raises(ParamsError, match=f"schema.features.{name}.*non-empty reason"):
+        params_with({"schema": {"features": {name: {"weak": "  "}}}})
+
+
+def test_the_default_allow_list_matches_the_committed_importance(params):
+    """What reports/plots/importance.json (written by the evaluate stage) fails is what
+    params.yaml keeps with a reason, when the outputs are this data's."""
+    path = ROOT / params.paths.plots / PLOT_FILES["importance"]
+    table = pd.DataFrame(json.loads(path.read_text())["importance"])
+    if set(table["feature"]) != set(params.schema.feature_names):
+        pytest.skip(f"{path} is not of this schema's features: run `make repro`")
+    assert unearned_features(table, params.schema) == []

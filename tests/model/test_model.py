@@ -7,13 +7,25 @@ to unseen categories and missing values where the schema allows them. On the def
 show: with the default params ROC AUC 0.693, PR AUC 0.331 on Sep-Oct 2013 (positive rate
 0.15), Brier 0.1255. Those floors leave room for library-version noise, not for a real
 regression. A fork writes its own expected directions here.
+
+Two items of the ML Test Score, on any data, judged on what the evaluate stage computes:
+the model beats a simpler one (M5: evaluate.baseline, by evaluate.baseline_margin ROC AUC;
+on the default data 0.6932 against the logistic regression's 0.6775) and every feature earns
+its place (D2: permutation importance above zero by two standard deviations, unless
+schema.features.<name>.weak says why it stays). They score the module's own fit rather than
+reading reports/, which on a fork holds the template's outputs until its pipeline runs.
 """
 
 import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss
 
-from mlops.pipeline.evaluate import evaluate
+from mlops.pipeline.evaluate import (
+    baseline_shortfall,
+    evaluate,
+    fit_baseline,
+    unearned_features,
+)
 from mlops.pipeline.prepare import split
 from mlops.pipeline.train import features_and_target, train
 from mlops.pipeline.validate import validate
@@ -46,10 +58,17 @@ def test_features(windows, params):
 
 
 @pytest.fixture(scope="module")
-def metrics(model, windows, params):
+def evaluation(model, windows, params):
+    """What the evaluate stage computes, on this module's model and its baseline."""
+    baseline = fit_baseline(windows["train"], params.schema, params.train, params.evaluate)
     return evaluate(
-        model, windows["test"], params.schema, params.evaluate, params.train.seed
-    ).metrics
+        model, windows["test"], params.schema, params.evaluate, params.train.seed, baseline
+    )
+
+
+@pytest.fixture(scope="module")
+def metrics(evaluation):
+    return evaluation.metrics
 
 
 def test_quality_reaches_the_gate_floor(metrics, params):
@@ -66,6 +85,20 @@ def test_quality_reaches_the_gate_floor(metrics, params):
 def test_quality_floor_on_held_out_months(metrics):
     assert metrics["roc_auc"] >= ROC_AUC_FLOOR
     assert metrics["pr_auc"] >= PR_AUC_FLOOR
+
+
+def test_beats_the_simpler_baseline_by_the_margin(metrics, params):
+    """ML Test Score M5: the configured model is worth its complexity."""
+    if params.train.estimator == params.evaluate.baseline:
+        pytest.skip("train.estimator is evaluate.baseline: the model is the simpler one")
+    problem = baseline_shortfall(metrics, params.evaluate.baseline_margin)
+    assert problem is None, problem
+
+
+def test_every_feature_earns_its_place_or_says_why_it_stays(evaluation, params):
+    """ML Test Score D2: permutation importance above zero by two standard deviations."""
+    problems = unearned_features(evaluation.importance, params.schema)
+    assert not problems, "features that do not earn their place:\n" + "\n".join(problems)
 
 
 def test_beats_predicting_the_base_rate(model, windows, test_features, params):

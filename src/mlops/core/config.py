@@ -42,6 +42,9 @@ class FeatureSpec(_Section):
     nullable: bool = False
     max_missing: float = Field(default=0.0, ge=0.0, le=1.0)
     example: str | float | None = None  # shown in the service's API docs (OpenAPI)
+    # why the model keeps a feature whose permutation importance is not above zero by two
+    # standard deviations (tests/model fails on such a feature that gives no reason)
+    weak: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> FeatureSpec:
@@ -51,6 +54,8 @@ class FeatureSpec(_Section):
             raise ValueError("'min'/'max' are not allowed for type 'category'")
         if self.max_missing > 0 and not self.nullable:
             raise ValueError("'max_missing' > 0 needs 'nullable: true'")
+        if self.weak is not None and not self.weak.strip():
+            raise ValueError("'weak' must say why the feature is kept (a non-empty reason)")
         if self.example is not None and self.type != "category":
             low, high = self.min, self.max
             if isinstance(self.example, str):
@@ -158,6 +163,8 @@ class EvaluateParams(_Section):
     importance_repeats: int = Field(ge=1)
     importance_sample: int = Field(ge=100)
     curve_points: int = Field(ge=10)
+    baseline: str = Field(min_length=1)  # the simple estimator the model must beat
+    baseline_margin: float = Field(ge=0.0, lt=1.0)  # ROC AUC points it must beat it by
 
 
 class GateParams(_Section):

@@ -104,11 +104,11 @@ def evaluate(
     figures: Annotated[Path, _in("folder for PNG renderings (paths.figures)")],
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
-    """Score the model on the test window: metrics, plot data and PNG figures."""
+    """Score the model and a simpler baseline on the test window: metrics, plot data, PNGs."""
     from mlops.pipeline import evaluate as stage
 
     p = load_params(params)
-    stage.main(model, split, metrics, plots, figures, p.schema, p.evaluate, p.train.seed)
+    stage.main(model, split, metrics, plots, figures, p.schema, p.evaluate, p.train)
 
 
 def metrics_text(metrics: dict[str, Any], source: Path) -> str:
@@ -120,6 +120,12 @@ def metrics_text(metrics: dict[str, Any], source: Path) -> str:
     lines.append("  " + ", ".join(f"{k} rows {v:,}" for k, v in metrics.get("rows", {}).items()))
     if confusion := metrics.get("confusion"):
         lines.append("  confusion: " + ", ".join(f"{k} {v:,}" for k, v in confusion.items()))
+    if baseline := metrics.get("baseline"):
+        lines.append(
+            f"  baseline {baseline['estimator']}: roc_auc {baseline['roc_auc']:.4f}, "
+            f"pr_auc {baseline['pr_auc']:.4f} (the model's roc_auc "
+            f"{metrics['roc_auc'] - baseline['roc_auc']:+.4f})"
+        )
     return "\n".join(lines)
 
 

@@ -1,7 +1,10 @@
-"""Stage ``evaluate``: score the model on the test window.
+"""Stage ``evaluate``: score the model on the test window, next to a simpler baseline.
 
-Pure core: :func:`evaluate` takes the fitted pipeline, the test rows and params, and returns
-an :class:`Evaluation` (metrics plus the data of every plot). :func:`main` writes
+Pure core: :func:`evaluate` takes the fitted pipeline, the baseline (:func:`fit_baseline`:
+``evaluate.baseline`` fitted on the training window as ``train`` fits), the test rows and
+params, and returns an :class:`Evaluation` (metrics plus the data of every plot).
+:func:`baseline_shortfall` and :func:`unearned_features` are the verdicts the model tests
+pass on it (ML Test Score M5 and D2). :func:`main` writes
 ``metrics.json`` (git-tracked, for ``dvc metrics diff``), plot data DVC renders
 (``dvc plots show / diff``) and PNG renderings for people.
 """
@@ -15,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
@@ -34,9 +36,10 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 
 from mlops.core import model_io
-from mlops.core.config import EvaluateParams, SchemaParams
+from mlops.core.config import EvaluateParams, SchemaParams, TrainParams
 from mlops.pipeline import figures
-from mlops.pipeline.train import features_and_target
+from mlops.pipeline.train import features_and_target, train
+from mlops.yours.estimators import ESTIMATORS
 
 # File names inside paths.plots; dvc.yaml's `plots:` section refers to the same names
 # (tests/code/test_wiring.py keeps the two in step).
@@ -48,6 +51,9 @@ PLOT_FILES = {
     "confusion": "confusion.csv",
 }
 _DIGITS = 6
+# A feature earns its place when its mean permutation importance exceeds this many standard
+# deviations (of the repeats) above zero; schema.features.<name>.weak says why one is kept.
+IMPORTANCE_STDS = 2
 
 
 @dataclass(frozen=True)
@@ -136,15 +142,39 @@ def _importance(
     return importance.round(_DIGITS)
 
 
+def fit_baseline(
+    table: pd.DataFrame, schema: SchemaParams, train_params: TrainParams, params: EvaluateParams
+) -> Pipeline:
+    """The simpler model to beat: the estimator ``evaluate.baseline`` fitted on ``table`` (the
+    training window) as the train stage fits, with ``train.<baseline>``'s hyper-parameters,
+    the seed and the OpenMP threads of ``train``."""
+    if params.baseline not in ESTIMATORS:
+        raise ValueError(
+            f"evaluate.baseline in params.yaml is {params.baseline!r}; "
+            f"known estimators: {', '.join(ESTIMATORS)} (see mlops.yours.estimators)"
+        )
+    return train(table, schema, train_params.model_copy(update={"estimator": params.baseline}))
+
+
+def _ranking(target: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    return {
+        "roc_auc": round(float(roc_auc_score(target, probability)), _DIGITS),
+        "pr_auc": round(float(average_precision_score(target, probability)), _DIGITS),
+    }
+
+
 def evaluate(
     model: Pipeline,
     test: pd.DataFrame,
     schema: SchemaParams,
     params: EvaluateParams,
     seed: int,
+    baseline: Pipeline,
     train_rows: int | None = None,
 ) -> Evaluation:
-    """Score ``model`` on ``test``: metrics at ``params.threshold`` and every plot's data."""
+    """Score ``model`` on ``test``: metrics at ``params.threshold`` and every plot's data,
+    with the ROC and PR AUC of ``baseline`` (a nested mapping: the top-level numbers, which
+    the PR report tabulates, are the model's)."""
     features, target = features_and_target(test, schema)
     if len(np.unique(target)) < 2:
         raise ValueError(
@@ -154,6 +184,8 @@ def evaluate(
     probability = model.predict_proba(features)[:, 1]
     metrics = _metrics(target, probability, params.threshold)
     metrics["rows"] = {"test": len(test)} | ({"train": train_rows} if train_rows else {})
+    baseline_probability = baseline.predict_proba(features)[:, 1]
+    metrics["baseline"] = {"estimator": params.baseline} | _ranking(target, baseline_probability)
     roc, prc, calibration = _curves(target, probability, params)
     predicted = (probability >= params.threshold).astype(int)
     return Evaluation(
@@ -164,6 +196,35 @@ def evaluate(
         importance=_importance(model, test, schema, params, seed),
         confusion=pd.DataFrame({"actual": target.astype(int), "predicted": predicted}),
     )
+
+
+def baseline_shortfall(metrics: dict[str, Any], margin: float) -> str | None:
+    """Why the model does not beat its baseline by ``margin`` ROC AUC points (None if it does),
+    from the metrics :func:`evaluate` returns."""
+    baseline = metrics["baseline"]
+    gap = metrics["roc_auc"] - baseline["roc_auc"]
+    if gap >= margin:
+        return None
+    return (
+        f"the model's ROC AUC {metrics['roc_auc']:.4f} beats the baseline "
+        f"{baseline['estimator']} ({baseline['roc_auc']:.4f}) by {gap:+.4f}, less than "
+        f"evaluate.baseline_margin {margin:g} in params.yaml: the simpler model does as well, "
+        f"so use it (train.estimator: {baseline['estimator']}) or improve the model"
+    )
+
+
+def unearned_features(importance: pd.DataFrame, schema: SchemaParams) -> list[str]:
+    """The features whose permutation importance (columns feature, importance, std) is not
+    above zero by :data:`IMPORTANCE_STDS` standard deviations and that the schema keeps with
+    no reason (``schema.features.<name>.weak``), each with its numbers and what to do."""
+    low = importance["importance"] - IMPORTANCE_STDS * importance["std"]
+    return [
+        f"{row.feature}: importance {row.importance:.6f} ± {row.std:.6f} (std) is not above "
+        f"zero by {IMPORTANCE_STDS} std: drop it from schema.features in params.yaml, or say "
+        f"why it stays with schema.features.{row.feature}.weak: <reason>"
+        for row, too_low in zip(importance.itertuples(), low <= 0, strict=True)
+        if too_low and not schema.features[row.feature].weak
+    ]
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -193,19 +254,25 @@ def main(
     figures_dir: Path,
     schema: SchemaParams,
     params: EvaluateParams,
-    seed: int,
+    train_params: TrainParams,
 ) -> dict[str, Any]:
     model = model_io.load(model_path)
+    training = pd.read_parquet(split_dir / "train.parquet")
+    print(f"evaluate: fitting the baseline {params.baseline} ...", flush=True)
+    baseline = fit_baseline(training, schema, train_params, params)
     test = pd.read_parquet(split_dir / "test.parquet")
-    train_rows = pq.ParquetFile(split_dir / "train.parquet").metadata.num_rows
     print(f"evaluate: scoring {len(test):,} test rows ...", flush=True)
-    result = evaluate(model, test, schema, params, seed=seed, train_rows=train_rows)
+    result = evaluate(
+        model, test, schema, params, train_params.seed, baseline, train_rows=len(training)
+    )
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     _write_json(metrics_path, result.metrics)
     write_plots(result, plots_dir)
     pngs = figures.render_all(result, figures_dir)
+    m, b = result.metrics, result.metrics["baseline"]
     print(
-        f"evaluate: ROC AUC {result.metrics['roc_auc']:.4f}, PR AUC {result.metrics['pr_auc']:.4f}"
+        f"evaluate: ROC AUC {m['roc_auc']:.4f}, PR AUC {m['pr_auc']:.4f} (baseline "
+        f"{b['estimator']}: {b['roc_auc']:.4f}, {b['pr_auc']:.4f})"
         f" -> {metrics_path}, {plots_dir}/, {len(pngs)} PNGs in {figures_dir}/"
     )
     return result.metrics

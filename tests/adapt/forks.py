@@ -34,14 +34,16 @@ class Fork:
 
 
 # --------------------------------------------------------------------------- customer churn
-CHURN_ROWS = 6000
+CHURN_ROWS = 20000
 
 
 def write_churn_data(raw: Path, rows: int = CHURN_ROWS, seed: int = 7) -> None:
-    """A customer-churn table: 6,000 snapshots over 2023 in one CSV, with missing values, a
-    learnable signal (support calls, short tenure, high charges, basic plan and no autopay
-    make churn likelier) and a price rise plus more support calls from November on, so the
-    production window drifts on two of six features."""
+    """A customer-churn table: 20,000 snapshots over 2023 in one CSV, with missing values, a
+    learnable signal made of thresholds and interactions, as real churn data has them (a
+    third support call, a short tenure, charges past a step, a basic plan without autopay
+    make churn likelier: a booster beats the straight-line baseline on it), and a price rise
+    plus more support calls from November on, so the production window drifts on two of six
+    features."""
     rng = np.random.default_rng(seed)
     at = (
         pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.uniform(0, 365, rows), unit="D")
@@ -55,13 +57,16 @@ def write_churn_data(raw: Path, rows: int = CHURN_ROWS, seed: int = 7) -> None:
     tenure = rng.integers(0, 121, rows)
     charges = rng.normal(70, 20, rows).clip(10, 200) + np.where(late, 30, 0)
     calls = rng.poisson(np.where(late, 4.0, 1.5)).astype(float)
+    # Thresholds and an interaction, as churn data has them: a straight line through these
+    # is what the logistic-regression baseline draws, and the booster must beat it.
     logit = (
-        -1.4
-        + 0.45 * calls
-        - 0.025 * tenure
-        + 0.02 * (charges - 70)
-        + np.select([plan == "basic", plan == "premium"], [0.6, -0.6], 0.0)
-        + np.where(autopay == "N", 0.7, 0.0)
+        -2.4
+        + np.where(calls >= 3, 1.2, 0.0)  # the third support call is when customers give up
+        + np.where((calls >= 3) & (tenure < 24), 1.8, 0.0)  # above all the new ones
+        + np.where(tenure < 12, 1.2, 0.0)  # new customers leave, settled ones stay
+        + np.where(charges > 95, 1.2, 0.0)  # a price step, not a slope
+        + np.where((plan == "basic") & (autopay == "N"), 1.4, 0.0)
+        + np.where(plan == "premium", -0.6, 0.0)
     )
     churn = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "Yes", "No").astype(object)
     charges[rng.random(rows) < 0.03] = np.nan
@@ -119,7 +124,8 @@ def write_air_data(raw: Path, seed: int = 11) -> None:
     """Hourly readings of two stations over 2021-2022 (17,520 hours each), one CSV per
     station: vehicles counted in the hour, temperature, humidity (2% missing: sensor off),
     wind, and the particulate level of the next hour, unknown for the last hour and a few
-    others. More traffic, less wind and cold, humid air raise it; the limit splits the
+    others. More traffic, a calm hour and cold, humid air raise it (thresholds and an
+    interaction: a booster beats the straight-line baseline on it); the limit splits the
     hours about in half."""
     rng = np.random.default_rng(seed)
     hours = pd.date_range("2021-01-01 00:00", "2022-12-31 23:00", freq="h")
@@ -133,9 +139,14 @@ def write_air_data(raw: Path, seed: int = 11) -> None:
         temperature = 12 - 10 * season + 4 * np.sin(np.pi * (hour - 9) / 12) + rng.normal(0, 3, n)
         humidity = np.clip(70 + 10 * season + rng.normal(0, 12, n), 5, 100)
         wind = rng.gamma(2.0, 2.0, n)
+        # Thresholds and an interaction (a calm night traps particles; cold, humid air holds
+        # them): what a straight line, the logistic-regression baseline, cannot draw.
         score = (
-            vehicles / traffic - 0.35 * wind - 0.08 * temperature + 0.02 * humidity
-        ) + rng.normal(0, 0.5, n)
+            vehicles / traffic
+            - 1.4 * (wind > 3.0)
+            + 1.2 * ((temperature < 6) & (humidity > 75))
+            - 0.03 * temperature
+        ) + rng.normal(0, 0.45, n)
         pm25 = 25 + 8 * (score - np.median(score))
         humidity[rng.random(n) < 0.02] = np.nan
         pm25[rng.random(n) < 0.01] = np.nan
@@ -166,7 +177,8 @@ schema:
     temperature_c: {type: float, min: -40, max: 50}
     humidity_pct: {type: float, min: 0, max: 100, nullable: true, max_missing: 0.05}
     wind_ms: {type: float, min: 0, max: 60}
-    hour_of_day: {type: int, min: 0, max: 23}
+    hour_of_day: {type: int, min: 0, max: 23,
+                  weak: "acts only through vehicles (rush hours), which the model sees"}
     station: {type: category, values: [north, harbour]}
   forbidden: [pm25_next_hour]          # the measured outcome
 """,

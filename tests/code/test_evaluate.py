@@ -166,6 +166,9 @@ def test_the_reason_a_weak_feature_stays_must_be_given(params):
         params_with({"schema": {"features": {name: {"weak": "  "}}}})
 
 
+@pytest.mark.default_data(
+    "tests/model/test_model.py checks your model's importance against your schema's reasons"
+)
 def test_the_default_allow_list_matches_the_committed_importance(params):
     """What reports/plots/importance.json (written by the evaluate stage) fails is what
     params.yaml keeps with a reason, when the outputs are this data's."""

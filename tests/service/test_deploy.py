@@ -196,9 +196,11 @@ PULL = ["--pull-token-env", "GHCR_PULL_TOKEN", "--pull-user", "acme"]
 
 
 def test_failed_smoke_test_after_rollout_rolls_back_to_the_previous_image(
-    fake_cluster, monkeypatch
+    fake_cluster, monkeypatch, tmp_path
 ):
     monkeypatch.setenv("GHCR_PULL_TOKEN", "ghp_read-packages")  # the images are private
+    # a private temporary folder: other tests (another fork's suite) make kubeconfigs too
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     args = ["deploy", "--image", NEW, "--kubeconfig-env", "KUBECONFIG_DATA", "--timeout", "5"]
     kubeconfigs = set(Path(tempfile.gettempdir()).glob("kubeconfig-*"))
     result = CliRunner().invoke(app, args + PULL)

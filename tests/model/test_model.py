@@ -12,7 +12,9 @@ Two items of the ML Test Score, on any data, judged on what the evaluate stage c
 the model beats a simpler one (M5: evaluate.baseline, by evaluate.baseline_margin ROC AUC;
 on the default data 0.6932 against the logistic regression's 0.6775) and every feature earns
 its place (D2: permutation importance above zero by two standard deviations, unless
-schema.features.<name>.weak says why it stays). They score the module's own fit rather than
+schema.features.<name>.weak says why it stays). A third, M4: the staleness curve on the
+production window covers each of its periods and the model stays within gate.max_drop for
+evaluate.max_age_periods periods. They score the module's own fit rather than
 reading reports/, which on a fork holds the template's outputs until its pipeline runs.
 """
 
@@ -27,6 +29,7 @@ from mlops.pipeline.evaluate import (
     unearned_features,
 )
 from mlops.pipeline.prepare import split
+from mlops.pipeline.staleness import curve_problems, score_production
 from mlops.pipeline.train import features_and_target, train
 from mlops.pipeline.validate import validate
 from mlops.report.gate import gate
@@ -99,6 +102,21 @@ def test_every_feature_earns_its_place_or_says_why_it_stays(evaluation, params):
     """ML Test Score D2: permutation importance above zero by two standard deviations."""
     problems = unearned_features(evaluation.importance, params.schema)
     assert not problems, "features that do not earn their place:\n" + "\n".join(problems)
+
+
+def test_staleness_curve_covers_production_and_keeps_the_promised_age(
+    model, windows, metrics, params
+):
+    """ML Test Score M4: the evaluate stage's quality-vs-age curve scores every period of the
+    production window, and the model stays within gate.max_drop of its test ROC AUC for
+    evaluate.max_age_periods periods."""
+    production, p = windows["production"], params
+    curve = score_production(
+        model, production, p.schema, metrics["roc_auc"], p.prepare, p.evaluate, p.gate
+    )
+    times = production[p.schema.time]
+    problems = curve_problems(curve, times, p.evaluate.max_age_periods, p.gate.max_drop)
+    assert not problems, "\n".join(problems)
 
 
 def test_beats_predicting_the_base_rate(model, windows, test_features, params):

@@ -163,6 +163,10 @@ class EvaluateParams(_Section):
     importance_repeats: int = Field(ge=1)
     importance_sample: int = Field(ge=100)
     curve_points: int = Field(ge=10)
+    # the staleness curve (ML Test Score M4): production rows scored per period; the model
+    # must stay within gate.max_drop of its test ROC AUC for max_age_periods periods
+    staleness_period: Literal["day", "week", "month", "quarter", "year"]
+    max_age_periods: int = Field(ge=0)
     baseline: str = Field(min_length=1)  # the simple estimator the model must beat
     baseline_margin: float = Field(ge=0.0, lt=1.0)  # ROC AUC points it must beat it by
 

@@ -108,7 +108,9 @@ def evaluate(
     from mlops.pipeline import evaluate as stage
 
     p = load_params(params)
-    stage.main(model, split, metrics, plots, figures, p.schema, p.evaluate, p.train)
+    stage.main(
+        model, split, metrics, plots, figures, p.schema, p.evaluate, p.train, p.prepare, p.gate
+    )
 
 
 def metrics_text(metrics: dict[str, Any], source: Path) -> str:

@@ -36,8 +36,14 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 
 from mlops.core import model_io
-from mlops.core.config import EvaluateParams, SchemaParams, TrainParams
-from mlops.pipeline import figures
+from mlops.core.config import (
+    EvaluateParams,
+    GateParams,
+    PrepareParams,
+    SchemaParams,
+    TrainParams,
+)
+from mlops.pipeline import figures, staleness
 from mlops.pipeline.train import features_and_target, train
 from mlops.yours.estimators import ESTIMATORS
 
@@ -255,6 +261,8 @@ def main(
     schema: SchemaParams,
     params: EvaluateParams,
     train_params: TrainParams,
+    windows: PrepareParams,
+    gate: GateParams,
 ) -> dict[str, Any]:
     model = model_io.load(model_path)
     training = pd.read_parquet(split_dir / "train.parquet")
@@ -264,6 +272,10 @@ def main(
     print(f"evaluate: scoring {len(test):,} test rows ...", flush=True)
     result = evaluate(
         model, test, schema, params, train_params.seed, baseline, train_rows=len(training)
+    )
+    production = pd.read_parquet(split_dir / "production.parquet")  # ML Test Score M4
+    result.metrics["staleness"] = staleness.score_production(
+        model, production, schema, result.metrics["roc_auc"], windows, params, gate
     )
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     _write_json(metrics_path, result.metrics)

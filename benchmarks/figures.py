@@ -320,6 +320,25 @@ def model_quality() -> str:
     )
 
 
+def staleness_table() -> str:
+    """The quality-vs-age curve the evaluate stage writes (metrics.json `staleness`)."""
+    curve = source("reports/metrics.json")["staleness"]
+    lines = [
+        f"| {curve['period']} | age | rows | ROC AUC | drop from the test window "
+        f"({curve['test']['roc_auc']:.4f}) |",
+        "|---|---|---|---|---|",
+    ]
+    for point in curve["periods"]:
+        auc = "n/a" if point["roc_auc"] is None else f"{point['roc_auc']:.4f}"
+        drop = "n/a" if point["drop"] is None else f"{point['drop']:+.4f}"
+        lines.append(
+            f"| {point['period']} | {point['age_periods']} | {point['rows']:,} | {auc} | {drop} |"
+        )
+    stale = curve["stale_after"]
+    lines += ["", f"`stale_after`: {'none' if stale is None else stale}."]
+    return "\n".join(lines)
+
+
 # --- the example report: docs/pr-report-example.md -------------------------------------------
 
 
@@ -349,8 +368,9 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "slowest-test": slowest_test,
     "metrics": metrics_block,
     "model-quality": model_quality,
+    "staleness": staleness_table,
     "report-excerpt": report_excerpt,
 }
 # Figures of the default data's model: a fork's own pipeline run changes them (its tests skip
 # the check on other data, tests/code/test_docs.py).
-DEFAULT_DATA_BLOCKS = frozenset({"metrics", "model-quality"})
+DEFAULT_DATA_BLOCKS = frozenset({"metrics", "model-quality", "staleness"})

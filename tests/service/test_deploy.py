@@ -8,6 +8,7 @@ import os
 import stat
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import kubernetes_validate
@@ -282,3 +283,26 @@ def test_a_public_image_needs_no_pull_token(fake_cluster, monkeypatch):
     assert result.exit_code == 1  # rolled out; then the (broken) model fails the smoke test
     assert "ErrImagePull" not in result.output
     assert "POST /predict -> 200 failed model failed to load" in result.output
+
+
+def test_the_models_metadata_keeps_every_metric_but_no_null(tmp_path):
+    """metrics.json has nulls where a number is undefined (a month of one class in the
+    staleness curve); BentoML refuses None in a model's metadata, so they are left out."""
+    import bentoml
+
+    from mlops.release.bento import labels_and_metadata
+    from tests.conftest import params_with
+
+    metrics = tmp_path / "metrics.json"
+    curve = {"periods": [{"period": "2024-01", "roc_auc": None}], "stale_after": None}
+    metrics.write_text(json.dumps({"roc_auc": 0.71, "staleness": curve}))
+    params = params_with({"paths": {"metrics": str(metrics)}})
+    _, metadata = labels_and_metadata(params, "0" * 32)
+    assert metadata["metrics"] == {
+        "roc_auc": 0.71,
+        "staleness": {"periods": [{"period": "2024-01"}]},
+    }
+    tag = f"metadata-probe:{uuid.uuid4().hex[:12]}"
+    with bentoml.models.create(tag, metadata=metadata):  # accepted
+        pass
+    bentoml.models.delete(tag)

@@ -34,6 +34,16 @@ def bento_tag(params: Params) -> str:
     return f"{params.serve.name}:latest"
 
 
+def _known(value: Any) -> Any:
+    """``value`` without its null entries: BentoML's metadata refuses None (metrics.json has
+    nulls where a number is undefined, e.g. a month of one class in the staleness curve)."""
+    if isinstance(value, dict):
+        return {k: _known(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_known(v) for v in value if v is not None]
+    return value
+
+
 def labels_and_metadata(params: Params, md5: str) -> tuple[dict[str, str], dict[str, Any]]:
     """What the stored model says about itself: commit, data and model MD5, estimator, key
     metrics (labels) and every metric, the threshold, the features (metadata)."""
@@ -52,7 +62,7 @@ def labels_and_metadata(params: Params, md5: str) -> tuple[dict[str, str], dict[
         **{k: f"{metrics[k]:.4f}" for k in KEY_METRICS if isinstance(metrics.get(k), float)},
     }
     metadata = {
-        "metrics": metrics,
+        "metrics": _known(metrics),
         "threshold": params.evaluate.threshold,
         "features": params.schema.feature_names,
         "source": str(params.paths.model),

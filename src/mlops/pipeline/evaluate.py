@@ -38,6 +38,7 @@ from sklearn.pipeline import Pipeline
 from mlops.core import model_io
 from mlops.core.config import EvaluateParams, SchemaParams, TrainParams
 from mlops.pipeline import figures
+from mlops.pipeline.slices import score_slices
 from mlops.pipeline.train import features_and_target, train
 from mlops.yours.estimators import ESTIMATORS
 
@@ -265,6 +266,7 @@ def main(
     result = evaluate(
         model, test, schema, params, train_params.seed, baseline, train_rows=len(training)
     )
+    result.metrics["slices"] = score_slices(model, test, schema, params)  # ML Test Score M6
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     _write_json(metrics_path, result.metrics)
     write_plots(result, plots_dir)

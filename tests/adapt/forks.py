@@ -106,6 +106,9 @@ schema:
     monthly_charges: {type: float, min: 0, max: 1000, nullable: true, max_missing: 0.1}
     support_calls: {type: int, min: 0, max: 100, nullable: true, max_missing: 0.1}
   forbidden: [customer_id, churn]      # an identifier; the raw outcome
+  slices:
+    plan: values
+    region: values
 """,
     prepare="""\
 prepare:
@@ -181,6 +184,9 @@ schema:
                   weak: "acts only through vehicles (rush hours), which the model sees"}
     station: {type: category, values: [north, harbour]}
   forbidden: [pm25_next_hour]          # the measured outcome
+  slices:
+    station: values
+    hour_of_day: [0, 6, 12, 18, 24]
 """,
     prepare="""\
 prepare:

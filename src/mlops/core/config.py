@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +68,19 @@ class FeatureSpec(_Section):
         return self
 
 
+def _slice_problem(name: str, spec: str | list[float], feature: FeatureSpec | None) -> str:
+    """What is wrong with slicing feature ``name`` by ``spec`` ('' if nothing)."""
+    if feature is None:
+        return f"'{name}' is not in schema.features: slice by features only"
+    if spec == "values":
+        return "" if feature.type != "float" else "a float has no values to slice by: give bands"
+    if feature.type == "category":
+        return "a category has no bands: slice it by 'values'"
+    if len(spec) < 2 or any(b <= a for a, b in pairwise(spec)):
+        return f"bands need two or more increasing edges, e.g. [0, 6, 12], got {spec}"
+    return ""
+
+
 class SchemaParams(_Section):
     target: str
     time: str
@@ -75,6 +89,9 @@ class SchemaParams(_Section):
     features: dict[str, FeatureSpec]
     # columns that must never be features: outcomes known only afterwards, identifiers
     forbidden: list[str]
+    # named slices of the test window the model must do well on (ML Test Score M6): a
+    # feature's every value ("values") or its bands between edges ([0, 6, 12] -> [0, 6), [6, 12))
+    slices: dict[str, Literal["values"] | list[float]]
 
     @model_validator(mode="after")
     def _no_forbidden_feature(self) -> SchemaParams:
@@ -90,6 +107,14 @@ class SchemaParams(_Section):
                 f"schema.forbidden lists {roles}, the target or time column: they are never "
                 "features anyway; list only other columns of the raw data"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _slices_of_features(self) -> SchemaParams:
+        for name, spec in self.slices.items():
+            problem = _slice_problem(name, spec, self.features.get(name))
+            if problem:
+                raise ValueError(f"slices.{name}: {problem}")
         return self
 
     @property
@@ -169,6 +194,8 @@ class EvaluateParams(_Section):
     max_age_periods: int = Field(ge=0)
     baseline: str = Field(min_length=1)  # the simple estimator the model must beat
     baseline_margin: float = Field(ge=0.0, lt=1.0)  # ROC AUC points it must beat it by
+    min_slice_rows: int = Field(ge=2)  # a smaller slice (schema.slices) gets no AUC
+    max_slice_drop: float = Field(ge=0.0, lt=1.0)  # a slice's ROC AUC below the overall by more
 
 
 class GateParams(_Section):

@@ -44,6 +44,7 @@ from mlops.core.config import (
     TrainParams,
 )
 from mlops.pipeline import figures, staleness
+from mlops.pipeline.slices import score_slices
 from mlops.pipeline.train import features_and_target, train
 from mlops.yours.estimators import ESTIMATORS
 
@@ -277,6 +278,7 @@ def main(
     result.metrics["staleness"] = staleness.score_production(
         model, production, schema, result.metrics["roc_auc"], windows, params, gate
     )
+    result.metrics["slices"] = score_slices(model, test, schema, params)  # ML Test Score M6
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     _write_json(metrics_path, result.metrics)
     write_plots(result, plots_dir)

@@ -15,6 +15,7 @@ SCHEMA = SchemaParams.model_validate(
         "target": "churned",
         "time": "snapshot_at",
         "forbidden": ["customer_id"],
+        "slices": {},
         "features": {
             "plan": {"type": "category", "values": ["basic", "premium"]},
             "region": {"type": "category"},

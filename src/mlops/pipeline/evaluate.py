@@ -44,7 +44,7 @@ from mlops.core.config import (
     TrainParams,
 )
 from mlops.pipeline import figures, staleness
-from mlops.pipeline.slices import score_slices
+from mlops.pipeline.slices import slice_metrics
 from mlops.pipeline.train import features_and_target, train
 from mlops.yours.estimators import ESTIMATORS
 
@@ -180,8 +180,8 @@ def evaluate(
     train_rows: int | None = None,
 ) -> Evaluation:
     """Score ``model`` on ``test``: metrics at ``params.threshold`` and every plot's data,
-    with the ROC and PR AUC of ``baseline`` (a nested mapping: the top-level numbers, which
-    the PR report tabulates, are the model's)."""
+    with the ROC and PR AUC of ``baseline`` and each slice of ``schema.slices`` (nested
+    mappings: the top-level numbers, which the PR report tabulates, are the model's)."""
     features, target = features_and_target(test, schema)
     if len(np.unique(target)) < 2:
         raise ValueError(
@@ -193,6 +193,7 @@ def evaluate(
     metrics["rows"] = {"test": len(test)} | ({"train": train_rows} if train_rows else {})
     baseline_probability = baseline.predict_proba(features)[:, 1]
     metrics["baseline"] = {"estimator": params.baseline} | _ranking(target, baseline_probability)
+    metrics["slices"] = slice_metrics(test, probability, schema, params.min_slice_rows)  # M6
     roc, prc, calibration = _curves(target, probability, params)
     predicted = (probability >= params.threshold).astype(int)
     return Evaluation(
@@ -278,7 +279,6 @@ def main(
     result.metrics["staleness"] = staleness.score_production(
         model, production, schema, result.metrics["roc_auc"], windows, params, gate
     )
-    result.metrics["slices"] = score_slices(model, test, schema, params)  # ML Test Score M6
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     _write_json(metrics_path, result.metrics)
     write_plots(result, plots_dir)

@@ -4,8 +4,9 @@
 between edges. Pure core: :func:`slice_metrics` scores given probabilities on each slice
 (rows, positives, ROC and PR AUC; no AUC for a slice under ``evaluate.min_slice_rows`` rows
 or of one class, with the reason under ``no_auc``), :func:`weak_slices` is the verdict the
-model test passes on it. :func:`score_slices` is what the evaluate stage calls; its output
-is the nested ``slices`` mapping of ``metrics.json`` (nested, so the top-level numbers the PR
+model test passes on it. The evaluate stage calls :func:`slice_metrics` with the test
+window's probabilities it already has; the output is the nested ``slices`` mapping of
+``metrics.json`` (nested, so the top-level numbers the PR
 report tabulates stay the model's).
 """
 
@@ -17,10 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
-from sklearn.pipeline import Pipeline
 
-from mlops.core.config import EvaluateParams, SchemaParams
-from mlops.pipeline.train import features_and_target
+from mlops.core.config import SchemaParams
 
 _DIGITS = 6
 
@@ -73,15 +72,6 @@ def slice_metrics(
     }
 
 
-def score_slices(
-    model: Pipeline, test: pd.DataFrame, schema: SchemaParams, params: EvaluateParams
-) -> dict[str, dict[str, Any]]:
-    """:func:`slice_metrics` of ``model``'s probabilities on the test window."""
-    features, _ = features_and_target(test, schema)
-    probability = model.predict_proba(features)[:, 1]
-    return slice_metrics(test, probability, schema, params.min_slice_rows)
-
-
 def weak_slices(metrics: dict[str, Any], max_slice_drop: float, min_rows: int) -> list[str]:
     """The slices (``metrics["slices"]``, from :func:`slice_metrics`) of ``min_rows`` rows or
     more whose ROC AUC is below the overall ``metrics["roc_auc"]`` by more than
@@ -89,7 +79,7 @@ def weak_slices(metrics: dict[str, Any], max_slice_drop: float, min_rows: int) -
     if "slices" not in metrics:
         raise ValueError(
             "the metrics hold no 'slices' mapping: score them with mlops.pipeline.slices"
-            ".score_slices (the evaluate stage writes them into metrics.json)"
+            ".slice_metrics (the evaluate stage writes them into metrics.json)"
         )
     overall = metrics["roc_auc"]
     return [

@@ -52,7 +52,7 @@ def write_params(root: Path, **serve: Any) -> Path:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["serve"] = merged(
         raw["serve"],
-        {"max_batch_records": MAX_BATCH, "prediction_log": "logs/predictions.jsonl", **serve},
+        {"max_batch_records": MAX_BATCH, "prediction_log": "logs/predictions", **serve},
     )
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -81,7 +81,7 @@ def project(tmp_path_factory, small_model) -> Iterator[Project]:
             "MLOPS_PARAMS": str(params_path),
             "BENTOML_DO_NOT_TRACK": "True",
         },
-        log=root / "logs" / "predictions.jsonl",
+        log=root / "logs" / "predictions",
     )
     project.write_lock(md5_of(model_path))
     with pytest.MonkeyPatch.context() as mp:

@@ -128,7 +128,10 @@ def test_openapi_documents_the_request_schema(client, params):
 def test_every_prediction_is_logged(client, example, project):
     answer = client.post("/predict", json=example, headers={"x-request-id": "log-me"})
     assert answer.status_code == 200
-    logged = [e for e in read_log(project.log) if e["request_id"] == "log-me"]
+    deadline = time.monotonic() + 10  # written by the log's background flush
+    while not (logged := [e for e in read_log(project.log) if e["request_id"] == "log-me"]):
+        assert time.monotonic() < deadline, f"log-me not in {project.log} after 10 s"
+        time.sleep(0.1)
     assert len(logged) == 1
     entry = logged[0]
     assert entry["features"] == example
@@ -139,7 +142,7 @@ def test_every_prediction_is_logged(client, example, project):
 
 
 def test_sigterm_loses_no_logged_request(project: Project, example):
-    log = project.root / "sigterm.jsonl"
+    log = project.root / "sigterm"
     with serve(project, "sigterm.log", MLOPS_PREDICTION_LOG=str(log)) as server:
 
         def call(i: int) -> str | None:
@@ -172,7 +175,7 @@ def _copy_project(project: Project, tmp_path) -> Project:
     shutil.copytree(project.root, root, ignore=shutil.ignore_patterns("*.log", "logs"))
     params = root / "params.yaml"
     env = {**project.env, "BENTOML_HOME": str(root / "bentoml"), "MLOPS_PARAMS": str(params)}
-    return Project(root, params, env, root / "logs" / "predictions.jsonl")
+    return Project(root, params, env, root / "logs" / "predictions")
 
 
 def _start_fails(project: Project, needle: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -273,17 +275,76 @@ def test_micro_batcher_error_reaches_every_waiting_request(inline):
 
 
 # --------------------------------------------------------------------------- logging
-def test_prediction_log_appends_one_json_line_per_prediction(tmp_path):
-    log = PredictionLog(tmp_path / "logs" / "p.jsonl")
+def _rotation(params, **given):
+    """serve's settings with the log's rotation settings changed."""
+    return params.serve.model_copy(update=given)
+
+
+def test_prediction_log_appends_one_json_line_per_prediction(tmp_path, params):
+    log = PredictionLog(tmp_path / "logs", params.serve)
     results = [{"probability": 0.4, "label": "delayed", "unknown_categories": {"c": "ZZ"}}]
     log.write([{"a": 1.0, "b": math.nan}], results, version="v1", request_ids=["r1"])
     log.write([{"a": 2.0, "b": None}], results, version="v1", request_ids=["r2"])
     log.close()
-    lines = read_log(tmp_path / "logs" / "p.jsonl")
+    lines = read_log(tmp_path / "logs")
     assert [line["request_id"] for line in lines] == ["r1", "r2"]
     assert lines[0]["features"] == {"a": 1.0, "b": None}
     assert lines[0]["unknown_categories"] == ["c"]
     assert {"timestamp", "model_version", "probability", "prediction"} <= set(lines[0])
+    (segment,) = (tmp_path / "logs" / "closed").iterdir()  # close() closed the last segment
+    assert "_v1_" in segment.name and not list((tmp_path / "logs" / "open").iterdir())
+
+
+def test_a_write_only_queues_and_the_background_flush_writes(tmp_path, params):
+    log = PredictionLog(tmp_path, _rotation(params, log_flush_seconds=0.05))
+    result = {"probability": 0.4, "label": "delayed", "unknown_categories": {}}
+    log.write([{"a": 1.0}], [result], version="v1", request_ids=["r1"])
+    deadline = time.monotonic() + 5
+    while not read_log(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [line["request_id"] for line in read_log(tmp_path)] == ["r1"]
+    assert list((tmp_path / "open").iterdir())  # written, still open: not due yet
+    log.close()
+
+
+def test_segments_rotate_by_size_and_by_age(tmp_path, params):
+    result = {"probability": 0.4, "label": "delayed", "unknown_categories": {}}
+    sized = PredictionLog(tmp_path / "size", _rotation(params, log_segment_bytes=1024))
+    for i in range(100):
+        sized.write([{"a": float(i)}], [result], version="v1", request_ids=[f"s{i}"])
+        sized.flush()
+    closed = list((tmp_path / "size" / "closed").iterdir())
+    assert len(closed) >= 5 and all(p.stat().st_size < 1024 + 200 for p in closed)
+    sized.close()
+    assert len(read_log(tmp_path / "size")) == 100
+    aged = PredictionLog(tmp_path / "age", _rotation(params, log_segment_seconds=0.01))
+    aged.write([{"a": 1.0}], [result], version="v1", request_ids=["a1"])
+    aged.flush()
+    time.sleep(0.05)
+    aged.flush()  # due by age, even with nothing new to write
+    assert len(list((tmp_path / "age" / "closed").iterdir())) == 1
+    aged.close()
+
+
+def test_a_segment_left_open_by_a_dead_process_is_closed_at_start(tmp_path, params):
+    (tmp_path / "open").mkdir()
+    left = tmp_path / "open" / "20261129T100000000000Z_v1_pod-7-000001.jsonl"
+    left.write_text('{"request_id": "old"}\n')
+    os.utime(left, (time.time() - 60, time.time() - 60))
+    PredictionLog(tmp_path, params.serve).close()
+    assert (tmp_path / "closed" / left.name).exists() and not left.exists()
+
+
+def test_a_full_backlog_is_said_loudly_and_nothing_is_dropped(tmp_path, params, caplog):
+    settings = _rotation(params, log_segment_bytes=1024, log_max_local_bytes=2048)
+    log = PredictionLog(tmp_path, settings)
+    result = {"probability": 0.4, "label": "delayed", "unknown_categories": {}}
+    for i in range(60):
+        log.write([{"a": float(i)}], [result], version="v1", request_ids=[f"r{i}"])
+        log.flush()
+    log.close()
+    assert "wait for the shipper" in caplog.text and "Nothing is dropped" in caplog.text
+    assert len(read_log(tmp_path)) == 60
 
 
 def test_the_log_reads_back_with_the_arrow_schema_the_monitor_uses(tmp_path, params):
@@ -297,13 +358,14 @@ def test_the_log_reads_back_with_the_arrow_schema_the_monitor_uses(tmp_path, par
     record = example_record(schema)
     missing = {**record, feature(params, "nullable"): None}
     result = {"probability": 0.25, "label": schema.negative_label, "unknown_categories": {}}
-    log = PredictionLog(tmp_path / "p.jsonl")
+    log = PredictionLog(tmp_path, params.serve)
     log.write([record, missing], [result, result], version="v1", request_ids=["a", "b"])
     log.close()
     parse = pajson.ParseOptions(
         explicit_schema=log_schema(schema), unexpected_field_behavior="error"
     )
-    table = pajson.read_json(tmp_path / "p.jsonl", parse_options=parse)
+    (segment,) = (tmp_path / "closed").iterdir()
+    table = pajson.read_json(segment, parse_options=parse)
     assert table.schema == log_schema(schema)
     rows = table.to_pylist()
     assert [row["request_id"] for row in rows] == ["a", "b"]
@@ -314,11 +376,11 @@ def test_the_log_reads_back_with_the_arrow_schema_the_monitor_uses(tmp_path, par
     assert rows[0]["probability"] == 0.25 and rows[0]["unknown_categories"] == []
 
 
-def test_unwritable_prediction_log_says_what_to_set(tmp_path):
+def test_unwritable_prediction_log_says_what_to_set(tmp_path, params):
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(OSError, match="prediction_log"):
-        PredictionLog(blocker / "p.jsonl")
+        PredictionLog(blocker / "logs", params.serve)
 
 
 def test_model_thread_limits_openmp_to_the_configured_threads():

@@ -278,7 +278,7 @@ def port_forward(args: list[str], cluster: dict, state: dict) -> None:
         serve_broken(address, int(local))
     bento = state["images"][image]["bento"]
     bentoml = shutil.which("bentoml") or fail("kubectl shim: bentoml is not on PATH")
-    os.environ["MLOPS_PREDICTION_LOG"] = str(FOLDER / "pod-predictions.jsonl")
+    os.environ["MLOPS_PREDICTION_LOG"] = str(FOLDER / "pod-predictions")
     os.execv(bentoml, [bentoml, "serve", bento, "--host", address, "--port", local])
 
 

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from mlops.core.config import load_params
+from mlops.serving.predlog import read_log
 from tests.conftest import ROOT
 from tests.workflows.act import (
     ACT,
@@ -153,7 +154,7 @@ def test_the_kind_deploy_rolled_out_the_sha_image_and_its_smoke_test_passed(depl
     deploy = deploy[: deploy.index(f"deploy: {image} is live")]
     assert f"ok  model_version is {deployed.version} (dvc.lock)" in deploy
     assert "ok  POST /predict_batch (3 records)" in deploy
-    served = [json.loads(line) for line in (deployed.cluster / "pod-predictions.jsonl").open()]
+    served = read_log(deployed.cluster / "pod-predictions")  # the pod's segments, all closed
     assert len(served) == 4  # 1 + a batch of 3
     assert {record["model_version"] for record in served} == {deployed.version}
     assert "rolling back" not in output

@@ -281,6 +281,12 @@ class MonitorParams(_Section):
     # late labels: JSON lines {"<key>": ..., "<schema.target>": 0/1}; missing file = none yet
     labels: str
     key: str  # joins labels to predictions
+    # the last `window` of the log is analysed ("7d", "12h", "30m"; None: all of it), ending at
+    # the newest logged prediction; only `version` ("live": the newest logged one, "all", or a
+    # version) -- so a load test last month or the previous model does not decide today
+    window: str | None = Field(pattern=r"^[1-9][0-9]*[dhm]$")
+    version: str = Field(min_length=1)
+    history: str  # every run appends its summary (file or fsspec URL): the site's trend
     out: Path  # report.html, summary.json, summary.md (not in git)
     site: Path  # the GitHub Pages site: index.html + latest report
     reference_rows: int = Field(ge=100)  # training-window rows sampled
@@ -310,7 +316,14 @@ class ServeParams(_Section):
     access_log: bool  # one log line per request (probes and /metrics never logged)
     timeout: int = Field(ge=1)  # seconds per request
     max_concurrency: int = Field(ge=1)  # requests in flight per worker
-    prediction_log: Path  # JSON lines, one per prediction
+    prediction_log: Path  # folder of JSON-lines segments, one line per prediction
+    log_segment_bytes: int = Field(ge=1024)  # a segment closes at this size ...
+    log_segment_seconds: float = Field(gt=0)  # ... or this long after it opened
+    log_flush_seconds: float = Field(gt=0, le=60)  # buffered lines reach the disk this often
+    log_max_local_bytes: int = Field(ge=1024)  # closed segments waiting beyond this: ERROR
+    log_store: str | None  # fsspec URL the shipper uploads closed segments to
+    log_ship_seconds: float = Field(gt=0)  # the shipper's poll interval
+    log_drain_seconds: float = Field(ge=0)  # after SIGTERM: wait this long for the last segments
     port: int = Field(ge=1, le=65535)
 
     @field_validator("name")

@@ -306,7 +306,7 @@ def bento_server(bento: str, monitor: MonitorParams) -> Iterator[str]:
     from mlops.release.localserver import HOST, bentoml_command, free_port, running
 
     port = free_port()
-    log_file = Path(monitor.logs) / "predictions.jsonl" if "://" not in monitor.logs else None
+    log_file = Path(monitor.logs) / "predictions" if "://" not in monitor.logs else None
     env = {"MLOPS_PREDICTION_LOG": str(log_file.resolve())} if log_file else {}
     with running(
         bentoml_command(bento, port),

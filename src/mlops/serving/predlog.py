@@ -1,17 +1,23 @@
 """The prediction log: one JSON line per prediction the service answered, defined here once.
 
 :class:`LoggedPrediction` is one line, its keys and their types. The service appends lines
-(:class:`PredictionLog`), the monitor reads them with Arrow (:func:`log_schema`, derived
-from :class:`LoggedPrediction`, so writer and reader cannot disagree) and tests read them
-back (:func:`read_log`).
+to rotating segments (:class:`PredictionLog`; the shipper: :mod:`mlops.serving.logship`),
+the monitor reads them with Arrow (:func:`log_schema`, derived from
+:class:`LoggedPrediction`, so writer and reader cannot disagree) and tests read them back
+(:func:`read_log`).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import logging
 import math
 import os
+import re
+import socket
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +26,10 @@ from typing import Any, TypedDict, get_type_hints
 import pyarrow as pa
 
 from mlops.core.config import SchemaParams
+from mlops.serving.logship import CLOSED, OPEN, backlog_bytes, segment_name
 
 LOG_VARIABLE = "MLOPS_PREDICTION_LOG"  # overrides serve.prediction_log
+_log = logging.getLogger("mlops.prediction_log")
 
 
 class LoggedPrediction(TypedDict):
@@ -57,7 +65,7 @@ def log_schema(schema: SchemaParams) -> pa.Schema:
 
 
 def log_path(configured: Path) -> Path:
-    """Where the service logs: $MLOPS_PREDICTION_LOG if set, else serve.prediction_log."""
+    """The folder the service logs to: $MLOPS_PREDICTION_LOG if set, else serve.prediction_log."""
     return Path(os.environ.get(LOG_VARIABLE) or configured)
 
 
@@ -83,24 +91,46 @@ def logged(
 
 
 class PredictionLog:
-    """Append-only JSON lines: one line per prediction, written before the response leaves.
+    """Rotating JSON-lines segments in ``folder`` (layout: :mod:`mlops.serving.logship`).
 
-    Each batch is one ``write`` on a file opened with O_APPEND (no buffer in this process),
-    so several workers can share the file and a SIGTERM, or even a SIGKILL, loses no line
-    that was answered. :meth:`close` fsyncs on shutdown.
+    :meth:`write` only queues the batch (no encoding, no I/O on the request's path); a
+    background thread encodes and appends the queued lines every ``log_flush_seconds`` and
+    closes the segment by size (``log_segment_bytes``), age (``log_segment_seconds``) or at
+    midnight UTC, renaming it into ``closed/`` for the shipper. :meth:`close` (the service's
+    shutdown) flushes and closes the last segment: a SIGTERM loses no answered prediction;
+    a SIGKILL loses at most the last ``log_flush_seconds``. Each process writes its own
+    segments (the name carries host and pid), so several workers share the folder.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, folder: Path, settings: Any) -> None:
+        self.folder = Path(folder)
+        self.settings = settings
+        self.host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:63] or "host"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            for sub in (OPEN, CLOSED):
+                (self.folder / sub).mkdir(parents=True, exist_ok=True)
+            self._recover()
         except OSError as exc:
             raise OSError(
-                f"cannot open the prediction log {self.path}: {exc.strerror}. Set "
-                f"serve.prediction_log in params.yaml (or {LOG_VARIABLE}) to a writable path."
+                f"cannot use the prediction log folder {self.folder}: {exc.strerror}. Set "
+                f"serve.prediction_log in params.yaml (or {LOG_VARIABLE}) to a writable folder."
             ) from None
-        self._lock = threading.Lock()
+        self._pending: list[tuple[str, str, Sequence[Any], Sequence[Any], Sequence[str]]] = []
+        self._lock = threading.Lock()  # guards _pending and _closed (held for a list append)
+        self._io = threading.Lock()  # one flush at a time
+        self._closed = False
+        self._segment: _Segment | None = None
+        self._seq = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    def _recover(self) -> None:
+        """Close what a previous process (a restarted container) left open."""
+        started = time.time() - 1
+        for path in (self.folder / OPEN).glob("*.jsonl"):
+            if path.stat().st_mtime < started and path.stat().st_size:
+                path.rename(self.folder / CLOSED / path.name)
 
     def write(
         self,
@@ -110,34 +140,124 @@ class PredictionLog:
         version: str,
         request_ids: Sequence[str],
     ) -> None:
+        """Queue one answered batch; the background thread writes it within a flush period."""
+        if not len(records) == len(results) == len(request_ids):
+            raise ValueError("records, results and request_ids differ in length")
         now = datetime.now(UTC).isoformat(timespec="microseconds")
-        lines = [
-            json.dumps(
-                logged(record, result, request_id=rid, version=version, at=now),
-                separators=(",", ":"),
-            )
-            for record, result, rid in zip(records, results, request_ids, strict=True)
-        ]
-        data = ("\n".join(lines) + "\n").encode()
         with self._lock:
-            if self._fd is None:
-                raise RuntimeError(f"prediction log {self.path} is closed")
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            if self._closed:
+                raise RuntimeError(f"prediction log {self.folder} is closed")
+            self._pending.append((now, version, records, results, request_ids))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.log_flush_seconds):
+            try:
+                self.flush()
+            except OSError as exc:  # e.g. disk full: the lines stay queued, retried
+                _log.error("prediction log %s: cannot write (%s); retrying", self.folder, exc)
+
+    def flush(self) -> None:
+        """Write the queued lines, then close the segment if it is due."""
+        with self._io:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            try:
+                for at, version, records, results, ids in pending:
+                    lines = [
+                        json.dumps(
+                            logged(record, result, request_id=rid, version=version, at=at),
+                            separators=(",", ":"),
+                        )
+                        for record, result, rid in zip(records, results, ids, strict=True)
+                    ]
+                    self._append(at, version, ("\n".join(lines) + "\n").encode())
+                    pending = pending[1:]
+            finally:
+                if pending:  # put back what was not written, in order
+                    with self._lock:
+                        self._pending[:0] = pending
+            segment = self._segment
+            if segment is not None and segment.due(self.settings, time.monotonic()):
+                self._rotate()
+
+    def _append(self, at: str, version: str, data: bytes) -> None:
+        segment = self._segment
+        if segment is not None and (segment.version != version or segment.day != at[:10]):
+            self._rotate()
+            segment = None
+        if segment is None:
+            self._seq += 1
+            name = segment_name(at, version, self.host, os.getpid(), self._seq)
+            segment = self._segment = _Segment(self.folder / OPEN / name, version, at[:10])
+        segment.append(data)
+
+    def _rotate(self) -> None:
+        """Close the current segment and hand it to the shipper (``closed/``)."""
+        segment, self._segment = self._segment, None
+        if segment is None:
+            return
+        segment.close(self.folder / CLOSED)
+        waiting = backlog_bytes(self.folder)
+        if waiting > self.settings.log_max_local_bytes:
+            _log.error(
+                "prediction log: %d bytes of closed segments wait for the shipper in %s "
+                "(serve.log_max_local_bytes %d): is the log-shipper sidecar running and can "
+                "it reach serve.log_store? Nothing is dropped; the disk fills",
+                waiting, self.folder / CLOSED, self.settings.log_max_local_bytes,
+            )  # fmt: skip
 
     def close(self) -> None:
+        """Write what is queued and close the last segment (the service's shutdown)."""
         with self._lock:
-            if self._fd is not None:
-                os.fsync(self._fd)
-                os.close(self._fd)
-                self._fd = None
+            if self._closed:
+                return
+            self._closed = True
+        self._stop.set()
+        self._thread.join()
+        self.flush()
+        with self._io:
+            self._rotate()
+
+
+class _Segment:
+    """One open segment file: appended with O_APPEND, fsynced and renamed when closed."""
+
+    def __init__(self, path: Path, version: str, day: str) -> None:
+        self.path, self.version, self.day = path, version, day
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+        self.opened = time.monotonic()
+        self.size = 0
+
+    def append(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+        self.size += len(data)
+
+    def due(self, settings: Any, now: float) -> bool:
+        return (
+            self.size >= settings.log_segment_bytes
+            or now - self.opened >= settings.log_segment_seconds
+            or datetime.now(UTC).date().isoformat() != self.day
+        )
+
+    def close(self, closed: Path) -> None:
+        os.fsync(self.fd)
+        os.close(self.fd)
+        self.path.rename(closed / self.path.name)
 
 
 def read_log(path: Path) -> list[LoggedPrediction]:
-    """Every prediction logged in ``path`` (for tests and small logs; the monitor reads
-    large ones in blocks with :func:`log_schema`)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """Every prediction logged in ``path``, a file or a folder of segments (for tests and
+    small logs; the monitor reads large ones in blocks with :func:`log_schema`)."""
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*.jsonl*") if f.is_file())
+    else:
+        files = [path] if path.exists() else []
+    lines = []
+    for file in files:
+        text = gzip.decompress(file.read_bytes()).decode() if file.suffix == ".gz" else None
+        text = file.read_text() if text is None else text
+        lines += [json.loads(line) for line in text.splitlines() if line.strip()]
+    return lines

@@ -63,7 +63,7 @@ class ModelService:
     def __init__(self) -> None:
         self.version = model_version(MODEL_MD5)
         self.predictor = Predictor(MODEL, PARAMS.schema, PARAMS.evaluate.threshold, self.version)
-        self.log = PredictionLog(log_path(SERVE.prediction_log))
+        self.log = PredictionLog(log_path(SERVE.prediction_log), SERVE)
         self.executor = model_executor(SERVE.model_threads)  # one model call at a time
         # The compiled fast path scores a merged batch in ~25 us a row: on the event loop.
         # The Pipeline (~10 ms a call) stays in the model thread, off the loop.

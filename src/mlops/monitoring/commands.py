@@ -49,6 +49,12 @@ def monitor(
         str | None, typer.Option(help="URL of the published report, quoted in summary.md")
     ] = None,
     fail_on_drift: Annotated[bool, typer.Option(help="exit 2 when the verdict is drift")] = False,
+    window: Annotated[
+        str | None, typer.Option(help="7d, 12h, 30m or all [default: monitor.window]")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="live, all or a model version [default: monitor.version]")
+    ] = None,
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Compare the prediction log with the training window: report.html, summary.json/.md."""
@@ -57,7 +63,8 @@ def monitor(
 
     _check_url(report_link, "--report-link")
     p = load_params(params)
-    summary = run.main(p, p.monitor, logs, labels, out, report_link)
+    m = run.settings(p.monitor, window, version)
+    summary = run.main(p, m, logs, labels, out, report_link)
     folder = out or p.monitor.out
     markdown = (folder / "summary.md").read_text()
     step_summary(markdown)

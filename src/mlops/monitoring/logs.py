@@ -4,17 +4,20 @@
   :func:`~mlops.serving.predlog.log_schema` (writer and reader share one definition);
 - :func:`sample_log` streams the JSON-lines log (a file, a folder or any fsspec URL) in
   blocks with pyarrow and keeps a uniform random sample of bounded size (priority
-  reservoir), plus exact whole-log counts (:class:`LogStats`); memory stays bounded whatever
-  the log size;
+  reservoir) of the predictions :func:`select` chooses (``monitor.window`` back from the
+  newest logged prediction, of ``monitor.version``: by default the live one, the newest
+  logged), plus exact counts (:class:`LogStats`); memory stays bounded whatever the log size;
 - :func:`read_labels` streams the late labels (true outcomes) of the sampled request ids,
   and :func:`current_frame` joins them to the sample.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +35,26 @@ from mlops.serving.predlog import log_schema
 PROBABILITY = "probability"  # fields of LoggedPrediction the analysis reads by name
 PREDICTION = "prediction"
 TARGET = "target"  # label column of the analysed frames (schema labels as strings)
+NOT_LOGS = ("labels", "history")  # files next to the logs that are not logs
+_PARTITION = re.compile(r"date=(\d{4}-\d{2}-\d{2})/model=([^/]+)/")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
 def log_files(location: str) -> tuple[Any, list[str]]:
-    """The filesystem and the JSON-lines files at ``location`` (file, folder or URL)."""
+    """The filesystem and the JSON-lines files at ``location`` (file, folder or URL), oldest
+    partition first; late labels and the monitor's history are not logs."""
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(location)
     if fs.isdir(path):
+        found = fs.find(path.rstrip("/"), detail=True)
         files = sorted(
-            f
-            for pattern in ("**/*.jsonl", "**/*.jsonl.gz")
-            for f in fs.glob(f"{path.rstrip('/')}/{pattern}")
+            name
+            for name, info in found.items()
+            if info.get("type") == "file"
+            and name.endswith((".jsonl", ".jsonl.gz"))
+            and not Path(name).name.startswith(NOT_LOGS)
         )
-        files = [f for f in files if not Path(f).name.startswith("labels")]
     elif fs.exists(path):
         files = [path]
     else:
@@ -72,6 +81,85 @@ def _batches(
                 ) from None
 
 
+def window_delta(window: str | None) -> timedelta | None:
+    """``monitor.window`` ("7d", "12h", "30m") as a duration; None: the whole log."""
+    if window is None:
+        return None
+    return timedelta(**{_UNITS[window[-1]]: int(window[:-1])})
+
+
+def _stamps(batch: pa.RecordBatch) -> pa.Array:
+    return pc.cast(batch.column("timestamp"), pa.timestamp("us", tz="UTC"))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which logged predictions are analysed: ``[since, until]`` of ``version`` (None: all)."""
+
+    window: str | None
+    since: datetime | None
+    until: datetime | None
+    version: str | None
+
+    def keeps_file(self, name: str) -> bool:
+        """Whether a file may hold selected lines, by its ``date=/model=`` partition (pure)."""
+        found = _PARTITION.search(name)
+        if found is None:
+            return True
+        day, version = found.groups()
+        if self.version is not None and version != self.version:
+            return False
+        return self.since is None or day >= self.since.date().isoformat()
+
+    def mask(self, batch: pa.RecordBatch) -> pa.Array:
+        """The selected rows of ``batch``."""
+        keep = pc.is_valid(batch.column("timestamp"))
+        if self.since is not None:
+            keep = pc.and_(keep, pc.greater_equal(_stamps(batch), pa.scalar(self.since)))
+        if self.version is not None:
+            keep = pc.and_(keep, pc.equal(batch.column("model_version"), self.version))
+        return pc.fill_null(keep, False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "window": self.window or "all",
+            "from": self.since.isoformat() if self.since else None,
+            "to": self.until.isoformat() if self.until else None,
+            "version": self.version or "all",
+        }
+
+
+def newest(fs: Any, files: list[str], block_bytes: int) -> tuple[datetime | None, str | None]:
+    """The newest logged prediction's time and model version: the end of the window and the
+    live version. Reads only the newest ``date=`` partition when the store has partitions."""
+    days = [found.group(1) for f in files if (found := _PARTITION.search(f))]
+    if days and len(days) == len(files):
+        files = [f for f in files if f"date={max(days)}/" in f]
+    schema = pa.schema([pa.field("timestamp", pa.string()), pa.field("model_version", pa.string())])
+    last: datetime | None = None
+    version: str | None = None
+    for batch in _batches(fs, files, schema, block_bytes):
+        if batch.num_rows == 0:
+            continue
+        stamps = _stamps(batch)
+        high = pc.max(stamps)
+        if high.is_valid and (last is None or high.as_py() >= last):
+            last = high.as_py()
+            version = batch.column("model_version")[pc.index(stamps, high).as_py()].as_py()
+    return last, version
+
+
+def select(
+    fs: Any, files: list[str], window: str | None, version: str, block_bytes: int
+) -> Selection:
+    """The :class:`Selection` of ``monitor.window`` and ``monitor.version`` on this log."""
+    delta = window_delta(window)
+    last, live = newest(fs, files, block_bytes) if delta or version == "live" else (None, None)
+    chosen = {"live": live, "all": None}.get(version, version)
+    since = last - delta if delta is not None and last is not None else None
+    return Selection(window, since, last, chosen)
+
+
 @dataclass
 class LogStats:
     """Exact counts over the whole log (the sample only feeds the distributions)."""
@@ -85,6 +173,9 @@ class LogStats:
     unknown_rows: int = 0
     probability_sum: float = 0.0
     last_version: str | None = None
+    read: int = 0  # every row read, selected or not
+    outside: Counter[str] = field(default_factory=Counter)  # rows not selected, by version
+    selection: Selection | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +188,9 @@ class LogStats:
             "predictions": dict(self.predictions.most_common()),
             "rows_with_unknown_categories": self.unknown_rows,
             "mean_probability": finite(self.probability_sum / self.rows) if self.rows else None,
+            "rows_read": self.read,
+            "not_selected": dict(self.outside.most_common()),
+            "selection": self.selection.as_dict() if self.selection else None,
         }
 
     def update(self, batch: pa.RecordBatch) -> None:
@@ -152,8 +246,11 @@ def sample_log(
     seed: int = 0,
     block_bytes: int = 32 << 20,
     progress: Callable[[int], None] | None = None,
+    window: str | None = None,
+    version: str = "all",
 ) -> tuple[pd.DataFrame, LogStats]:
-    """A uniform sample of at most ``rows`` logged predictions, and exact whole-log stats.
+    """A uniform sample of at most ``rows`` logged predictions of the window and version
+    (:func:`select`), and exact counts of the selected rows (and of those left out).
 
     Streams the log block by block into a reservoir sample, so memory is one block plus the
     sample; ``progress`` hears the number of rows read after each block.
@@ -165,17 +262,31 @@ def sample_log(
             "*.jsonl files). Serve the model and send traffic (`make replay`), or set "
             "monitor.logs in params.yaml to where the service writes serve.prediction_log."
         )
+    chosen = select(fs, files, window, version, block_bytes)
+    files = [f for f in files if chosen.keeps_file(f)]
     reservoir = _Reservoir(rows, np.random.default_rng(seed))
-    stats = LogStats(files=len(files))
+    stats = LogStats(files=len(files), selection=chosen)
     for batch in _batches(fs, files, log_schema(schema), block_bytes):
+        stats.read += batch.num_rows
+        keep = chosen.mask(batch)
+        left_out = batch.filter(pc.invert(keep)).column("model_version")
+        for item in pc.value_counts(left_out).to_pylist():
+            stats.outside[str(item["values"])] += item["counts"]
+        batch = batch.filter(keep)
         if batch.num_rows == 0:
             continue
         stats.update(batch)
         reservoir.add(batch)
         if progress:
-            progress(stats.rows)
-    if reservoir.kept is None:
+            progress(stats.read)
+    if stats.read == 0:
         raise MonitorError(f"the prediction log at {location!r} is empty: no prediction yet")
+    if reservoir.kept is None:
+        seen = ", ".join(stats.outside) or "none"
+        raise MonitorError(
+            f"no logged prediction at {location!r} is selected ({chosen.as_dict()}; versions "
+            f"logged: {seen}): check monitor.window and monitor.version (or --version)"
+        )
     return _sample_frame(reservoir.kept, schema, location), stats
 
 

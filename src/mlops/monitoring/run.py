@@ -54,6 +54,22 @@ def main(
     return analysis.summary
 
 
+def settings(monitor: MonitorParams, window: str | None, version: str | None) -> MonitorParams:
+    """``monitor`` with the command line's --window ("all": the whole log) and --version,
+    validated as params.yaml's values are."""
+    given: dict[str, Any] = {}
+    if window is not None:
+        given["window"] = None if window == "all" else window
+    if version is not None:
+        given["version"] = version
+    if not given:
+        return monitor
+    try:
+        return MonitorParams.model_validate({**monitor.model_dump(), **given})
+    except ValueError as exc:
+        raise ValueError(f"--window {window!r} / --version {version!r}: {exc}") from None
+
+
 def read_current(
     logs: str,
     labels: str | None,
@@ -64,9 +80,21 @@ def read_current(
     """The sampled log with its late labels joined, and the whole log's counts."""
     say(f"monitor: reading the prediction log at {logs} ...")
     sample, stats = sample_log(
-        logs, schema, monitor.current_rows, monitor.seed, monitor.block_bytes, _progress(say)
+        logs,
+        schema,
+        monitor.current_rows,
+        monitor.seed,
+        monitor.block_bytes,
+        _progress(say),
+        window=monitor.window,
+        version=monitor.version,
     )
-    say(f"monitor: {stats.rows:,} predictions in {stats.files} file(s), {len(sample):,} sampled")
+    chosen = stats.selection.as_dict() if stats.selection else {}
+    say(
+        f"monitor: {stats.rows:,} of {stats.read:,} predictions selected (window "
+        f"{chosen.get('window')}: {chosen.get('from')} .. {chosen.get('to')}; model version "
+        f"{chosen.get('version')}) in {stats.files} file(s), {len(sample):,} sampled"
+    )
     known = read_labels(
         labels, monitor.key, schema.target, sample[monitor.key], monitor.block_bytes
     )

@@ -86,11 +86,27 @@ def _verdict_lines(summary: dict[str, Any], report_link: str | None) -> list[str
         f"Logged predictions: {log.get('rows', 0):,} ({log.get('sampled', 0):,} analysed), "
         f"from {log.get('from') or 'n/a'} to {log.get('to') or 'n/a'}; "
         f"live model version `{log.get('live_model_version') or 'unknown'}`.",
+        *_selection_lines(log),
         f"Reference: {summary['reference']['sampled']:,} rows of the training window.",
     ]
     if report_link:
         lines.append(f"Full report: {report_link}")
     return lines
+
+
+def _selection_lines(log: dict[str, Any]) -> list[str]:
+    """Which window and model version were analysed, and what was left out."""
+    chosen = log.get("selection")
+    if not chosen:
+        return []
+    versions = ", ".join(f"`{v}` {n:,}" for v, n in log.get("model_versions", {}).items())
+    left = log.get("not_selected") or {}
+    left_out = ", ".join(f"`{v}` {n:,}" for v, n in left.items()) or "none"
+    return [
+        f"Window: {chosen['window']} ({chosen['from'] or 'first'} to {chosen['to'] or 'last'}),"
+        f" model version {chosen['version']}: {log.get('rows', 0):,} predictions ({versions});"
+        f" left out {sum(left.values()):,} of {log.get('rows_read', 0):,} read ({left_out}).",
+    ]
 
 
 def _data_drift_lines(data: dict[str, Any]) -> list[str]:

@@ -91,6 +91,7 @@ def project(tmp_path: Path, params: Params, small_model: Any) -> Path:
         {
             "logs": str(tmp_path / "logs"),
             "labels": str(tmp_path / "logs" / "labels.jsonl"),
+            "history": str(tmp_path / "logs" / "history.jsonl"),
             "out": str(tmp_path / "monitor-report"),
             "reference_rows": 2000,
             "current_rows": 2000,

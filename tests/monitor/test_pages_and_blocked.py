@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from mlops.cli import app
 from mlops.core.config import load_params
+from mlops.monitoring import history
 from mlops.monitoring.errors import MonitorError
 from mlops.monitoring.issue import decide
 from mlops.monitoring.retrain import WindowBlocked, check_window_fits, move_window
@@ -34,6 +35,13 @@ def _report(folder: Path, verdict: str = "drift") -> Path:
     (folder / "summary.json").write_text(json.dumps(data))
     (folder / "summary.md").write_text(summary_markdown(data))
     (folder / "report.html").write_text("<html>evidently report</html>")
+    runs = []
+    for day, share in ((24, 0.1), (25, 0.2), (26, 0.4), (27, 0.33)):
+        run = summary("ok" if share < 0.3 else verdict)
+        run["generated_at"] = f"2026-11-{day}T00:00:00+00:00"
+        run["data_drift"]["share"] = share
+        runs.append(history.entry(run))
+    history.save(str(folder / "history.jsonl"), runs)
     return folder
 
 
@@ -43,7 +51,7 @@ def test_site_links_the_latest_report_and_keeps_the_summary(tmp_path):
     (site / "old").mkdir(parents=True)  # a previous site is replaced, not merged
     written = build_site(report, site)
     assert sorted(p.name for p in written) == [
-        "index.html", "report.html", "summary.json", "summary.md",
+        "history.jsonl", "index.html", "report.html", "summary.json", "summary.md",
     ]  # fmt: skip
     assert sorted(p.name for p in site.iterdir()) == sorted(p.name for p in written)
     index = (site / "index.html").read_text()
@@ -52,6 +60,21 @@ def test_site_links_the_latest_report_and_keeps_the_summary(tmp_path):
     assert "<table>" in index and "<td>temp</td>" in index  # the summary, rendered
     assert "<script>x</script>" not in index and "&lt;script&gt;" in index
     assert (site / "report.html").read_text() == "<html>evidently report</html>"
+    # the trend: one chart per signal (share, prediction drift, the feature temp), 4 runs
+    assert "Trend over 4 run(s)" in index and index.count("<svg") == 2 + 1
+    assert index.count("<circle") == 4 * 2 + 0  # prediction drift unavailable: no points
+    assert "alert 0.3" in index and "alert 0.1" in index  # the thresholds are drawn
+    assert index.count('fill="#cf222e"><title>') == 2 + 4  # runs past it: 0.4, 0.33; temp 0.8
+
+
+def test_drifting_since_is_the_start_of_the_latest_unbroken_run_of_drift():
+    def runs(*verdicts):
+        return [{"verdict": v, "generated_at": f"day{i}"} for i, v in enumerate(verdicts)]
+
+    assert history.drifting_since(runs("drift", "ok", "drift", "drift")) == ("day2", 2)
+    assert history.drifting_since(runs("drift", "insufficient_data", "drift")) == ("day0", 2)
+    assert history.drifting_since(runs("drift", "ok")) == (None, 0)
+    assert history.drifting_since([]) == (None, 0)
 
 
 def test_the_issue_links_the_pages_site_else_the_runs_artifact():

@@ -55,17 +55,42 @@ def _report_line(report_url: str | None) -> str:
     return report_url
 
 
+def version_lines(summary: dict[str, Any]) -> list[str]:
+    """The issue's lines about model versions: the one analysed and the live one. (The place
+    for more: the version in each stage of the model registry goes here.)"""
+    log = summary.get("log", {})
+    chosen = log.get("selection") or {}
+    lines = [f"- live model version: `{log.get('live_model_version') or 'unknown'}`"]
+    if chosen:
+        lines.append(
+            f"- analysed: model version {chosen.get('version')}, window {chosen.get('window')} "
+            f"({chosen.get('from') or 'first'} to {chosen.get('to') or 'last'}), "
+            f"{log.get('rows', 0):,} predictions"
+        )
+    return lines
+
+
+def _since_line(summary: dict[str, Any]) -> list[str]:
+    """Since when drift lasts, from the monitor's history (none without a history)."""
+    kept = summary.get("history") or {}
+    if not kept.get("drifting_since"):
+        return []
+    return [
+        f"- drifting since: {kept['drifting_since']} ({kept['drifted_runs']} drifted run(s) in a "
+        f"row of {kept['runs']} in the history; trend over runs on the report's site)"
+    ]
+
+
 def issue_body(
     summary: dict[str, Any], consecutive: int, retrain_after: int, report_url: str | None
 ) -> str:
-    log = summary.get("log", {})
-    version = log.get("live_model_version") or "unknown"
     lines = [
         f"<!-- {MARKER} consecutive={consecutive} -->",
         f"The scheduled monitor found drift in production for **{consecutive} consecutive "
         f"run(s)** (retraining starts after {retrain_after}).",
         "",
-        f"- live model version: `{version}`",
+        *version_lines(summary),
+        *_since_line(summary),
         f"- report: {_report_line(report_url)}",
         f"- last run: {summary.get('generated_at', 'n/a')}",
         "",

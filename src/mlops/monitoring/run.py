@@ -2,8 +2,9 @@
 
 :func:`main` reads the files (the log and late labels through :mod:`.logs`, the training
 window, the model and its evaluation), runs :func:`.drift.analyse` and writes
-``report.html`` (self-contained, renders offline), ``summary.json`` (plain floats) and
-``summary.md`` (:func:`.summary.summary_markdown`) to ``monitor.out``.
+``report.html`` (self-contained, renders offline), ``summary.json`` (plain floats),
+``summary.md`` (:func:`.summary.summary_markdown`) and ``history.jsonl`` to
+``monitor.out``, and appends the run to the history (``monitor.history``, :mod:`.history`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from typing import Any
 import pandas as pd
 
 from mlops.core.config import MonitorParams, Params, SchemaParams
+from mlops.monitoring import history
 from mlops.monitoring.drift import Analysis, analyse, reference_frame
 from mlops.monitoring.logs import LogStats, current_frame, read_labels, sample_log
 from mlops.monitoring.summary import summary_markdown
+
+HISTORY = "history.jsonl"  # in monitor.out: every run so far, for the site
 
 
 def _say(message: str) -> None:
@@ -50,7 +54,19 @@ def main(
     analysis = analyse(reference, current, params.schema, monitor, evaluated, stats.as_dict())
     analysis.summary["log"]["source"] = logs
     analysis.summary["reference"].update({"source": str(train_path)})
-    write(analysis, out or monitor.out, report_link)
+    runs = [*history.read(monitor.history), history.entry(analysis.summary)]
+    since, drifted = history.drifting_since(runs)
+    analysis.summary["history"] = {
+        "location": monitor.history,
+        "runs": len(runs),
+        "drifting_since": since,
+        "drifted_runs": drifted,
+    }
+    folder = out or monitor.out
+    write(analysis, folder, report_link)
+    history.save(str(folder / HISTORY), runs)  # the site's trend
+    history.save(monitor.history, runs)
+    say(f"monitor: run {len(runs)} appended to the history at {monitor.history}")
     return analysis.summary
 
 

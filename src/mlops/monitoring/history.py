@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from mlops.monitoring.errors import MonitorError
+from mlops.serving.logship import is_local
 
 
 def entry(summary: dict[str, Any]) -> dict[str, Any]:
@@ -69,9 +70,8 @@ def save(location: str, runs: list[dict[str, Any]]) -> None:
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(location)
-    parent = path.rsplit("/", 1)[0] if "/" in path else ""
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
+    if is_local(fs) and "/" in path:
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     fs.pipe_file(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in runs).encode())
 
 

@@ -74,6 +74,12 @@ def backlog_bytes(folder: Path) -> int:
     return total
 
 
+def is_local(fs: Any) -> bool:
+    """Whether an fsspec filesystem is the local disk."""
+    protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+    return "file" in protocols
+
+
 def store_url(configured: str | None) -> str | None:
     """Where segments go: $MLOPS_LOG_STORE if set, else serve.log_store (None: nowhere)."""
     return os.environ.get(STORE_VARIABLE) or configured
@@ -95,7 +101,8 @@ class Shipper:
         """Upload one segment (gzip), verify the object, delete the local file; the key."""
         data = gzip.compress(path.read_bytes(), mtime=0)  # same bytes on a retry
         key = f"{self.root}/{object_key(path.name)}"
-        self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+        if is_local(self.fs):  # object stores have no folders (and makedirs makes buckets)
+            self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
         self.fs.pipe_file(key, data)
         self._verify(key, data)
         path.unlink()

@@ -73,11 +73,12 @@ def test_every_answered_request_reaches_the_bucket_exactly_once(
     )
     folder = tmp_path / "pod-log"  # the pod's emptyDir, shared by the two containers
     env = {**project.env, **s3, "MLOPS_PARAMS": str(params), "MLOPS_PREDICTION_LOG": str(folder)}
+    shipper_log = tmp_path / "shipper.log"
     shipper = subprocess.Popen(
         [sys.executable, "-m", "mlops.serving.logship"],
         cwd=project.root,
         env={**os.environ, **env},
-        stdout=subprocess.PIPE,
+        stdout=shipper_log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -85,7 +86,7 @@ def test_every_answered_request_reaches_the_bucket_exactly_once(
         with serve(project, "shipping.log", **env) as server:
             answered = _load_then_sigterm(server, example)
         stop(shipper, grace=40)  # the sidecar's SIGTERM: it drains, ships, exits
-        output = shipper.stdout.read().decode()
+        output = shipper_log.read_text()
     finally:
         stop(shipper)
     assert shipper.returncode == 0, output[-3000:]

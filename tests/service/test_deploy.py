@@ -16,6 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from mlops.core.config import load_params
 from mlops.release.commands import app
 from mlops.release.deploy import DEPLOYMENT, render_manifests
 from tests.conftest import ROOT
@@ -88,6 +89,52 @@ def test_render_sets_the_image_and_drops_the_kustomization():
     (deployment,) = [d for d in rendered if d["kind"] == "Deployment"]
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/o/r:abc"
     assert "Kustomization" not in {d["kind"] for d in rendered}
+
+
+def test_the_log_shipper_is_a_native_sidecar_sharing_the_log_volume():
+    pod = DOCS["Deployment"]["spec"]["template"]["spec"]
+    (shipper,) = pod["initContainers"]
+    assert shipper["restartPolicy"] == "Always"  # a sidecar: Kubernetes stops it last
+    assert shipper["command"][-1] == "mlops.serving.logship"
+    env = {e["name"]: e.get("value") for e in shipper["env"]}
+    service_env = {e["name"]: e.get("value") for e in _container()["env"]}
+    assert env["MLOPS_PREDICTION_LOG"] == service_env["MLOPS_PREDICTION_LOG"]
+    mounts = {m["name"]: m["mountPath"] for m in shipper["volumeMounts"]}
+    assert mounts == {m["name"]: m["mountPath"] for m in _container()["volumeMounts"]}
+    assert env["MLOPS_PREDICTION_LOG"].startswith(mounts["prediction-log"])
+    (volume,) = pod["volumes"]
+    assert volume["emptyDir"]["sizeLimit"]  # bounded local disk
+    params = load_params(ROOT / "params.yaml").serve
+    pre_stop = int(_container()["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert pod["terminationGracePeriodSeconds"] >= pre_stop + 10 + params.log_drain_seconds
+    rendered = list(yaml.safe_load_all(render_manifests(DEPLOY, "ghcr.io/o/r:abc")))
+    (deployment,) = [d for d in rendered if d["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["initContainers"][0]["image"] == (
+        "ghcr.io/o/r:abc"
+    )
+
+
+def test_workload_identity_annotations_are_documented_valid_and_no_key_is_in_a_manifest():
+    account = DOCS["ServiceAccount"]
+    assert (
+        DOCS["Deployment"]["spec"]["template"]["spec"]["serviceAccountName"]
+        == (account["metadata"]["name"])
+    )
+    text = (DEPLOY / "serviceaccount.yaml").read_text()
+    documented = [
+        line.strip().lstrip("#").strip()
+        for line in text.splitlines()
+        if line.lstrip("#").strip().startswith(("eks.", "iam.gke.", "azure.workload."))
+    ]
+    assert len(documented) == 3  # IRSA, GKE, Azure
+    for line in documented:
+        key, value = line.split(": ", 1)
+        annotated = {**account, "metadata": {**account["metadata"], "annotations": {key: value}}}
+        kubernetes_validate.validate(annotated, VERSION, strict=True)
+    every = "\n".join(path.read_text() for path in FILES)
+    for secret in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GOOGLE_APPLICATION_CREDENTIALS",
+                   "AZURE_CLIENT_SECRET", "AZURE_STORAGE_KEY"):  # fmt: skip
+        assert secret not in every
 
 
 # --------------------------------------------------------------------------- rollback

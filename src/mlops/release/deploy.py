@@ -43,15 +43,20 @@ def _documents(manifests: Path) -> Iterator[dict[str, Any]]:
         yield from (doc for doc in yaml.safe_load_all(path.read_text()) if doc)
 
 
+IMAGE_CONTAINERS = ("service", "log-shipper")  # run the image deployed (deploy/deployment.yaml)
+
+
 def render_manifests(manifests: Path, image: str) -> str:
-    """The manifests of ``manifests`` with the service container's image set to ``image``."""
+    """The manifests of ``manifests`` with the image of the service and its log shipper set
+    to ``image``."""
     documents = []
     for doc in _documents(manifests):
         if doc.get("kind") == "Kustomization":
             continue
         if doc.get("kind") == "Deployment":
-            for container in doc["spec"]["template"]["spec"]["containers"]:
-                if container["name"] == "service":
+            pod = doc["spec"]["template"]["spec"]
+            for container in [*pod["containers"], *pod.get("initContainers", [])]:
+                if container["name"] in IMAGE_CONTAINERS:
                     container["image"] = image
         documents.append(doc)
     if not documents:

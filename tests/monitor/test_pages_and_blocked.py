@@ -41,7 +41,7 @@ def _report(folder: Path, verdict: str = "drift") -> Path:
         run["generated_at"] = f"2026-11-{day}T00:00:00+00:00"
         run["data_drift"]["share"] = share
         runs.append(history.entry(run))
-    history.save(str(folder / "history.jsonl"), runs)
+    history.save_runs(str(folder / "history.jsonl"), runs)
     return folder
 
 

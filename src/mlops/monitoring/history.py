@@ -2,7 +2,7 @@
 
 :func:`entry` reduces a run's summary to the signals the site charts (drift share, each
 feature's score, prediction drift, production metrics) with their thresholds, the window
-and the model version; :func:`read` and :func:`save` keep the history (a local file or any
+and the model version; :func:`read_runs` and :func:`save_runs` keep the history (a local file or any
 fsspec URL: object stores have no append, so the file is read and written whole, one short
 line a run); :func:`drifting_since` says since when the current run of drift lasts.
 """
@@ -48,7 +48,7 @@ def entry(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read(location: str) -> list[dict[str, Any]]:
+def read_runs(location: str) -> list[dict[str, Any]]:
     """Every run of the history at ``location``; [] when there is none yet."""
     import fsspec
 
@@ -65,7 +65,7 @@ def read(location: str) -> list[dict[str, Any]]:
         ) from None
 
 
-def save(location: str, runs: list[dict[str, Any]]) -> None:
+def save_runs(location: str, runs: list[dict[str, Any]]) -> None:
     """Write the history ``runs`` to ``location`` (a file or an fsspec URL)."""
     import fsspec
 

@@ -54,7 +54,7 @@ def main(
     analysis = analyse(reference, current, params.schema, monitor, evaluated, stats.as_dict())
     analysis.summary["log"]["source"] = logs
     analysis.summary["reference"].update({"source": str(train_path)})
-    runs = [*history.read(monitor.history), history.entry(analysis.summary)]
+    runs = [*history.read_runs(monitor.history), history.entry(analysis.summary)]
     since, drifted = history.drifting_since(runs)
     analysis.summary["history"] = {
         "location": monitor.history,
@@ -64,8 +64,8 @@ def main(
     }
     folder = out or monitor.out
     write(analysis, folder, report_link)
-    history.save(str(folder / HISTORY), runs)  # the site's trend
-    history.save(monitor.history, runs)
+    history.save_runs(str(folder / HISTORY), runs)  # the site's trend
+    history.save_runs(monitor.history, runs)
     say(f"monitor: run {len(runs)} appended to the history at {monitor.history}")
     return analysis.summary
 

@@ -89,7 +89,7 @@ def build_site(report_dir: Path, site: Path) -> list[Path]:
             "built from the monitor's output; run `make monitor` first"
         )
     summary = json.loads((report_dir / "summary.json").read_text())
-    runs = history.read(str(report_dir / "history.jsonl"))
+    runs = history.read_runs(str(report_dir / "history.jsonl"))
     if site.exists():
         shutil.rmtree(site)  # the site is always exactly the latest run
     site.mkdir(parents=True)

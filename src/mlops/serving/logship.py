@@ -36,10 +36,11 @@ from typing import Any
 
 OPEN, CLOSED = "open", "closed"
 STORE_VARIABLE = "MLOPS_LOG_STORE"  # overrides serve.log_store
+LOG_VARIABLE = "MLOPS_PREDICTION_LOG"  # overrides serve.prediction_log
 _NAME = re.compile(
     r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})T\d{12}Z_(?P<version>[A-Za-z0-9._-]+)_[^/]+\.jsonl$"
 )
-log = logging.getLogger("mlops.logship")
+_log = logging.getLogger("mlops.logship")
 
 
 def segment_name(stamp: str, version: str, host: str, pid: int, seq: int) -> str:
@@ -78,6 +79,11 @@ def is_local(fs: Any) -> bool:
     """Whether an fsspec filesystem is the local disk."""
     protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
     return "file" in protocols
+
+
+def log_path(configured: Path) -> Path:
+    """The folder the service logs to: $MLOPS_PREDICTION_LOG if set, else serve.prediction_log."""
+    return Path(os.environ.get(LOG_VARIABLE) or configured)
 
 
 def store_url(configured: str | None) -> str | None:
@@ -131,13 +137,13 @@ class Shipper:
             except FileNotFoundError:
                 continue
             except Exception as exc:  # any store error: the file is kept and retried
-                log.error("cannot ship %s to %s: %s (kept, retried)", path, self.store, exc)
+                _log.error("cannot ship %s to %s: %s (kept, retried)", path, self.store, exc)
                 break
-            log.info("shipped %s -> %s", path.name, key)
+            _log.info("shipped %s -> %s", path.name, key)
             done += 1
         waiting = backlog_bytes(self.folder)
         if waiting > self.max_local_bytes:
-            log.error(
+            _log.error(
                 "%d bytes of closed prediction log segments wait in %s (serve."
                 "log_max_local_bytes: %d): the store %s is behind or unreachable; nothing is "
                 "dropped, but the pod's disk fills",
@@ -157,16 +163,16 @@ class Shipper:
                 break
             time.sleep(min(interval, 0.2))
         for path in still_open:  # the service is gone (or killed): its segments are final
-            log.warning("shipping %s, which the service left open", path.name)
+            _log.warning("shipping %s, which the service left open", path.name)
             if path.exists() and path.stat().st_size:
                 path.rename(self.folder / CLOSED / path.name)
         self.ship_closed()
 
 
-def run(folder: Path, store: str | None, settings: Any, stop: threading.Event) -> int:
+def run_shipper(folder: Path, store: str | None, settings: Any, stop: threading.Event) -> int:
     """The sidecar's loop: ship every ``log_ship_seconds`` until ``stop``, then drain."""
     if store is None:
-        log.warning(
+        _log.warning(
             "no log store set (serve.log_store or %s): prediction log segments stay in %s, "
             "unshipped; set it to an fsspec URL such as s3://bucket/prediction-logs",
             STORE_VARIABLE, folder,
@@ -175,19 +181,18 @@ def run(folder: Path, store: str | None, settings: Any, stop: threading.Event) -
         return 0
     (folder / CLOSED).mkdir(parents=True, exist_ok=True)
     shipper = Shipper(folder, store, max_local_bytes=settings.log_max_local_bytes)
-    log.info("shipping closed segments of %s to %s", folder, store)
+    _log.info("shipping closed segments of %s to %s", folder, store)
     while not stop.wait(settings.log_ship_seconds):
         shipper.ship_closed()
-    log.info("SIGTERM: draining (at most %.0f s)", settings.log_drain_seconds)
+    _log.info("SIGTERM: draining (at most %.0f s)", settings.log_drain_seconds)
     shipper.drain(settings.log_drain_seconds, settings.log_ship_seconds)
-    log.info("shipped %d segments; %d left", shipper.shipped, len(closed_segments(folder)))
+    _log.info("shipped %d segments; %d left", shipper.shipped, len(closed_segments(folder)))
     return 0 if not closed_segments(folder) else 1
 
 
 def main() -> int:  # pragma: no cover - exercised by tests/service as a subprocess
     """``python -m mlops.serving.logship``: the shipper sidecar (params.yaml, MLOPS_PARAMS)."""
     from mlops.core.config import load_params
-    from mlops.serving.predlog import log_path
 
     style = "%(asctime)s logship %(levelname)s %(message)s"
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=style)
@@ -195,7 +200,7 @@ def main() -> int:  # pragma: no cover - exercised by tests/service as a subproc
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    return run(log_path(serve.prediction_log), store_url(serve.log_store), serve, stop)
+    return run_shipper(log_path(serve.prediction_log), store_url(serve.log_store), serve, stop)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,9 +26,8 @@ from typing import Any, TypedDict, get_type_hints
 import pyarrow as pa
 
 from mlops.core.config import SchemaParams
-from mlops.serving.logship import CLOSED, OPEN, backlog_bytes, segment_name
+from mlops.serving.logship import CLOSED, LOG_VARIABLE, OPEN, backlog_bytes, segment_name
 
-LOG_VARIABLE = "MLOPS_PREDICTION_LOG"  # overrides serve.prediction_log
 _log = logging.getLogger("mlops.prediction_log")
 
 
@@ -62,11 +61,6 @@ def log_schema(schema: SchemaParams) -> pa.Schema:
             for name, hint in get_type_hints(LoggedPrediction).items()
         ]
     )
-
-
-def log_path(configured: Path) -> Path:
-    """The folder the service logs to: $MLOPS_PREDICTION_LOG if set, else serve.prediction_log."""
-    return Path(os.environ.get(LOG_VARIABLE) or configured)
 
 
 def _jsonable(value: Any) -> Any:

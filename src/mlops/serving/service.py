@@ -30,9 +30,10 @@ from mlops.serving.api import (
     request_id,
 )
 from mlops.serving.batcher import MicroBatcher
+from mlops.serving.logship import log_path
 from mlops.serving.model import load_stored_model, model_tag, model_version
 from mlops.serving.predictor import Predictor, model_executor
-from mlops.serving.predlog import PredictionLog, log_path
+from mlops.serving.predlog import PredictionLog
 
 PARAMS = load_params(Path(os.environ.get("MLOPS_PARAMS", "params.yaml")))
 SERVE = PARAMS.serve

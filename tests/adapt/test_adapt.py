@@ -289,7 +289,7 @@ def test_the_monitor_judges_a_log_of_the_new_production_window(adapted):
     requests = _production_requests(adapted, schema)
     assert len(requests) > params.monitor.min_rows
     logs = adapted / "logs"
-    log = PredictionLog(logs / "predictions.jsonl")  # the service's log writer
+    log = PredictionLog(logs / "predictions", params.serve)  # the service's log writer
     records = [record.model_validate(r.record).model_dump() for r in requests]
     try:
         log.write(
@@ -300,12 +300,12 @@ def test_the_monitor_judges_a_log_of_the_new_production_window(adapted):
         )
     finally:
         log.close()
-    assert len(read_log(logs / "predictions.jsonl")) == len(requests)
+    assert len(read_log(logs / "predictions")) == len(requests)
     with (logs / "labels.jsonl").open("w") as labels:
         for r in requests:
             labels.write(json.dumps({"request_id": r.request_id, schema.target: r.label}) + "\n")
 
-    logs = ("--logs", "logs/predictions.jsonl", "--labels", "logs/labels.jsonl")
+    logs = ("--logs", "logs/predictions", "--labels", "logs/labels.jsonl")
     mlops(adapted, "monitor", *logs)
     summary = json.loads((adapted / "monitor-report/summary.json").read_text())
     assert list(summary["data_drift"]["features"]) == FEATURES

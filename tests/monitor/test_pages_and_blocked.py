@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pandas as pd
 import pytest
@@ -65,6 +67,8 @@ def test_site_links_the_latest_report_and_keeps_the_summary(tmp_path):
     assert index.count("<circle") == 4 * 2 + 0  # prediction drift unavailable: no points
     assert "alert 0.3" in index and "alert 0.1" in index  # the thresholds are drawn
     assert index.count('fill="#cf222e"><title>') == 2 + 4  # runs past it: 0.4, 0.33; temp 0.8
+    for svg in re.findall(r"<svg.*?</svg>", index, flags=re.S):
+        ElementTree.fromstring(svg)  # well-formed: browsers render it, offline
 
 
 def test_drifting_since_is_the_start_of_the_latest_unbroken_run_of_drift():

@@ -66,8 +66,8 @@ def _number(value: Any) -> float | None:
 
 
 def chart(s: Series) -> str:
-    """One line chart as inline SVG: the values over runs, the threshold as a red dashed
-    line, runs past it as red dots."""
+    """One line chart as inline SVG: the values over runs, runs past the threshold as red
+    dots, the threshold on top as a red dashed line."""
     known = [v for v in s.values if v is not None]
     top = max([*known, s.threshold or 0.0, 1e-9]) * 1.15
     n = len(s.values)
@@ -91,13 +91,6 @@ def chart(s: Series) -> str:
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">'
         f"{escape(s.labels[-1])}</text>",
     ]
-    if s.threshold is not None:
-        ty = y(s.threshold)
-        parts.append(
-            f'<line x1="{PAD}" y1="{ty:.1f}" x2="{WIDTH - PAD}" y2="{ty:.1f}" stroke="#cf222e" '
-            f'stroke-dasharray="5 4"/><text x="{WIDTH - PAD}" y="{ty - 4:.1f}" font-size="10" '
-            f'fill="#cf222e" text-anchor="end">alert {s.threshold:.3g}</text>'
-        )
     if len(points) > 1:
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in points)
         parts.append(f'<polyline points="{path}" fill="none" stroke="#0969da" stroke-width="2"/>')
@@ -105,6 +98,14 @@ def chart(s: Series) -> str:
         parts.append(
             f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{_colour(s, v)}">'
             f"<title>{v:.4f}</title></circle>"
+        )
+    if s.threshold is not None:
+        ty = y(s.threshold)
+        parts.append(
+            f'<line x1="{PAD}" y1="{ty:.1f}" x2="{WIDTH - PAD}" y2="{ty:.1f}" stroke="#cf222e" '
+            f'stroke-dasharray="5 4"/><text x="{WIDTH - PAD}" y="{ty - 4:.1f}" font-size="10" '
+            f'fill="#cf222e" text-anchor="end" stroke="#fff" stroke-width="3" paint-order="stroke">'
+            f"alert {s.threshold:.3g}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import time
 
 import numpy as np
@@ -327,12 +326,19 @@ def test_segments_rotate_by_size_and_by_age(tmp_path, params):
 
 
 def test_a_segment_left_open_by_a_dead_process_is_closed_at_start(tmp_path, params):
+    import subprocess
+    import sys
+
     (tmp_path / "open").mkdir()
-    left = tmp_path / "open" / "20261129T100000000000Z_v1_pod-7-000001.jsonl"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    left = tmp_path / "open" / f"20261129T100000000000Z_v1_pod-{dead.stdout.strip()}-000001.jsonl"
     left.write_text('{"request_id": "old"}\n')
-    os.utime(left, (time.time() - 60, time.time() - 60))
+    live = tmp_path / "open" / "20261129T100000000000Z_v1_pod-1-000001.jsonl"  # pid 1 lives
+    live.write_text('{"request_id": "busy"}\n')
     PredictionLog(tmp_path, params.serve).close()
     assert (tmp_path / "closed" / left.name).exists() and not left.exists()
+    assert live.exists()  # another worker still writes it
 
 
 def test_a_full_backlog_is_said_loudly_and_nothing_is_dropped(tmp_path, params, caplog):

@@ -120,10 +120,14 @@ class PredictionLog:
         self._thread.start()
 
     def _recover(self) -> None:
-        """Close what a previous process (a restarted container) left open."""
-        started = time.time() - 1
+        """Close what a dead process (a restarted worker or container) left open; a live
+        worker's segment is left alone (it still writes to it)."""
         for path in (self.folder / OPEN).glob("*.jsonl"):
-            if path.stat().st_mtime < started and path.stat().st_size:
+            found = re.search(r"-(\d+)-\d{6}\.jsonl$", path.name)
+            pid = int(found.group(1)) if found else None
+            if pid is not None and pid != os.getpid() and _alive(pid):
+                continue
+            if path.stat().st_size:
                 path.rename(self.folder / CLOSED / path.name)
 
     def write(
@@ -211,6 +215,16 @@ class PredictionLog:
         self.flush()
         with self._io:
             self._rotate()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 class _Segment:

@@ -128,7 +128,7 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     assert code == 0, output[-6000:]
     site = tmp_path / "run1" / "artifacts" / "github-pages"
     assert sorted(p.name for p in site.iterdir()) == [
-        "index.html", "report.html", "summary.json", "summary.md",
+        "history.jsonl", "index.html", "report.html", "summary.json", "summary.md",
     ]  # fmt: skip
     index = (site / "index.html").read_text()
     assert '<a href="report.html">' in index and "Drift detected" in index

@@ -72,7 +72,8 @@ def test_every_answered_request_reaches_the_bucket_exactly_once(
         log_drain_seconds=20,
     )
     folder = tmp_path / "pod-log"  # the pod's emptyDir, shared by the two containers
-    env = {**project.env, **s3, "MLOPS_PARAMS": str(params), "MLOPS_PREDICTION_LOG": str(folder)}
+    env = {**project.env, **s3, "MLOPS_PARAMS": str(params)}
+    env["MLOPS_PREDICTION_LOG"] = str(folder)
     shipper_log = tmp_path / "shipper.log"
     shipper = subprocess.Popen(
         [sys.executable, "-m", "mlops.serving.logship"],

@@ -82,7 +82,7 @@ def is_local(fs: Any) -> bool:
 
 
 def log_path(configured: Path) -> Path:
-    """The folder the service logs to: $MLOPS_PREDICTION_LOG if set, else serve.prediction_log."""
+    """The folder the service logs to: $MLOPS_PREDICTION_LOG, else serve.prediction_log."""
     return Path(os.environ.get(LOG_VARIABLE) or configured)
 
 
@@ -191,7 +191,7 @@ def run_shipper(folder: Path, store: str | None, settings: Any, stop: threading.
 
 
 def main() -> int:  # pragma: no cover - exercised by tests/service as a subprocess
-    """``python -m mlops.serving.logship``: the shipper sidecar (params.yaml, MLOPS_PARAMS)."""
+    """``python -m mlops.serving.logship``: the shipper sidecar (reads MLOPS_PARAMS)."""
     from mlops.core.config import load_params
 
     style = "%(asctime)s logship %(levelname)s %(message)s"

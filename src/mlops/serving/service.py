@@ -14,6 +14,7 @@ Run it with ``make serve`` (the built bento) or, from the source after ``make be
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from mlops.serving.batcher import MicroBatcher
 from mlops.serving.model import load_stored_model, model_tag, model_version
 from mlops.serving.predictor import Predictor, model_executor
 from mlops.serving.predlog import PredictionLog, log_path
+from mlops.serving.traffic import tune_server
 
 PARAMS = load_params(Path(os.environ.get("MLOPS_PARAMS", "params.yaml")))
 SERVE = PARAMS.serve
@@ -43,6 +45,21 @@ MODEL_TAG = model_tag(PARAMS)
 # stop at once with the reason (MD5 not the one dvc.lock records, untrusted type in the
 # file, model not imported) instead of restarting a failing worker forever.
 MODEL, MODEL_MD5 = load_stored_model(MODEL_TAG, PARAMS)
+tune_server()  # connections spread over the workers; timeouts that free their request
+
+
+def settle_heap() -> None:
+    """Move everything loaded so far (libraries, model, schema) out of the garbage collector's
+    sight, once, when the worker is ready.
+
+    Measured (issue 17): with ~300,000 long-lived objects, each full collection took
+    0.5-1 s on a busy 2-core machine and found nothing to free (every one collected 0); it
+    came every ~10 s under load and stopped the event loop, so the requests in flight
+    waited for it: the p99 of 450-600 ms. Frozen objects are never scanned again, so a
+    full collection only walks what requests allocate (a few thousand objects).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @bentoml.service(
@@ -77,6 +94,7 @@ class ModelService:
             if SERVE.batching
             else None
         )
+        settle_heap()
 
     def __is_ready__(self) -> bool:
         return self.predictor is not None

@@ -24,6 +24,7 @@ import bentoml
 from mlops.core.config import load_params
 from mlops.serving import metrics
 from mlops.serving.api import (
+    BatchItem,
     BatchPrediction,
     Prediction,
     record_model,
@@ -139,8 +140,9 @@ class ModelService:
         rid = self._request_id(ctx)
         items = [(r.model_dump(), f"{rid}-{i}") for i, r in enumerate(records)]
         results = await self._in_model_thread(items)
-        return BatchPrediction(
-            predictions=results,
+        # built without re-validating what the Predictor made (1,000 items: ~10 ms)
+        return BatchPrediction.model_construct(
+            predictions=[BatchItem.model_construct(**result) for result in results],
             threshold=self.predictor.threshold,
             model_version=self.version,
             request_id=rid,

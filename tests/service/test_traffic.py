@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import socket
+import time
 
 import psutil
 import pytest
@@ -104,6 +105,11 @@ def test_two_workers_share_connections_opened_together(project: Project):
         port = int(server.url.rsplit(":", 1)[1])
         workers = psutil.Process(server.process.pid).children()
         assert len(workers) == 2
+        # /readyz answers once one worker is ready: wait for the other one too
+        deadline = time.monotonic() + 120
+        while server.log.read_text().count("initialized") < 2:
+            assert time.monotonic() < deadline, server.tail()
+            time.sleep(0.2)
         sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
         try:
             request = f"GET /livez HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()

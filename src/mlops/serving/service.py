@@ -32,8 +32,7 @@ from mlops.serving.api import (
     request_id,
 )
 from mlops.serving.batcher import MicroBatcher
-from mlops.serving.model import load_stored_model, model_tag, model_version
-from mlops.serving.predictor import Predictor, model_executor
+from mlops.serving.model import load_stored_model, model_tag, model_version, stored_model
 from mlops.serving.predlog import PredictionLog, log_path
 from mlops.serving.traffic import tune_server
 
@@ -42,10 +41,12 @@ SERVE = PARAMS.serve
 Record = record_model(PARAMS.schema)
 Records = records_type(Record, SERVE.max_batch_records)
 MODEL_TAG = model_tag(PARAMS)
-# Checked and loaded when the module is imported, so `bentoml serve` and `bentoml build`
-# stop at once with the reason (MD5 not the one dvc.lock records, untrusted type in the
-# file, model not imported) instead of restarting a failing worker forever.
-MODEL, MODEL_MD5 = load_stored_model(MODEL_TAG, PARAMS)
+# Checked when the module is imported, so `bentoml serve` and `bentoml build` stop at once
+# with the reason (MD5 not the one dvc.lock records, model not imported) instead of
+# restarting a failing worker forever. Loaded (skops: trusted types only) in each worker:
+# the `bentoml serve` process that imports this module first never imports scikit-learn,
+# pandas or the model (cold start, issue 17).
+stored_model(MODEL_TAG, PARAMS)
 tune_server()  # connections spread over the workers; timeouts that free their request
 
 
@@ -79,8 +80,11 @@ class ModelService:
     model_ref = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
-        self.version = model_version(MODEL_MD5)
-        self.predictor = Predictor(MODEL, PARAMS.schema, PARAMS.evaluate.threshold, self.version)
+        from mlops.serving.predictor import Predictor, model_executor
+
+        model, md5 = load_stored_model(MODEL_TAG, PARAMS)
+        self.version = model_version(md5)
+        self.predictor = Predictor(model, PARAMS.schema, PARAMS.evaluate.threshold, self.version)
         self.log = PredictionLog(log_path(SERVE.prediction_log), SERVE)
         self.executor = model_executor(SERVE.model_threads)  # one model call at a time
         # The compiled fast path scores a merged batch in ~25 us a row: on the event loop.

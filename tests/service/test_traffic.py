@@ -10,7 +10,6 @@ import socket
 import time
 
 import psutil
-import pytest
 import yaml
 
 from mlops.serving import traffic

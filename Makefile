@@ -148,8 +148,12 @@ serve: install ## Serve the built bento on 127.0.0.1:3000 (OpenAPI UI at /; Ctrl
 smoke: install ## Start the built bento, wait for /readyz, predict, check, stop it
 	$(RUN) $(CLI) service smoke
 
-bench-service: install ## Benchmark the service against in-process and FastAPI baselines
-	$(RUN) python benchmarks/service.py
+bench-service: install ## Benchmark the service (wrk) against two FastAPI baselines -> benchmarks/service.json
+	@command -v wrk >/dev/null || { echo "wrk (load generator) not found: installing the Debian package"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  { $$SUDO apt-get install -y -qq wrk || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }; } \
+	  || { echo "could not install wrk: install it (Debian/Ubuntu: sudo apt-get install wrk; macOS: brew install wrk), then rerun"; exit 1; }; }
+	$(RUN) python benchmarks/service.py $(BENCH_SERVICE_ARGS)
 
 lock-check: repro ## Fail if dvc.lock is out of sync with the code, params and data
 	$(RUN) $(CLI) service lock-check

@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 
-from mlops.core import model_io
 from mlops.core.config import Params
 from mlops.core.errors import UserError
 
@@ -84,9 +83,9 @@ def model_tag(params: Params) -> str:
     return f"{serve.name}:{model_version(locked_md5(serve.lock, params.paths.model))}"
 
 
-def load_stored_model(tag: str, params: Params) -> tuple[Any, str]:
-    """The service's start-up: find ``tag`` in the store, check its MD5, load it safely
-    (skops, with its trusted-type list); return the model and its MD5."""
+def stored_model(tag: str, params: Params) -> tuple[Path, str]:
+    """Find ``tag`` in the store and check its MD5 (milliseconds: no model library is
+    imported); return the file and its MD5."""
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -99,5 +98,13 @@ def load_stored_model(tag: str, params: Params) -> tuple[Any, str]:
             "run `make bento` to import it."
         ) from None
     path = Path(stored.path_of(MODEL_FILE))
-    md5 = verify_model(path, lock, expected=locked_md5(lock, params.paths.model))
+    return path, verify_model(path, lock, expected=locked_md5(lock, params.paths.model))
+
+
+def load_stored_model(tag: str, params: Params) -> tuple[Any, str]:
+    """The service's start-up: find ``tag`` in the store, check its MD5, load it safely
+    (skops, with its trusted-type list); return the model and its MD5."""
+    from mlops.core import model_io  # scikit-learn and skops: seconds to import
+
+    path, md5 = stored_model(tag, params)
     return model_io.load(path), md5

@@ -75,18 +75,26 @@ class Predictor:
     def engine(self) -> str:
         return "compiled" if self.fast is not None else "pipeline"
 
+    def unknowns(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+        """:meth:`unknown` of every record, one pass per categorical feature (a batch)."""
+        found: dict[int, dict[str, str]] = {}
+        for name, values in self.known.items():
+            for i, record in enumerate(records):
+                if (value := record.get(name)) is not None and value not in values:
+                    found.setdefault(i, {})[name] = value
+        return [found.get(i) or {} for i in range(len(records))]
+
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if not records:
             return []
-        probability = self.probabilities(records)
-        positive, negative = self.schema.positive_label, self.schema.negative_label
+        probability = np.asarray(self.probabilities(records), dtype=np.float64)
+        positive = (probability >= self.threshold).tolist()
+        labels = (self.schema.negative_label, self.schema.positive_label)
         return [
-            {
-                "probability": round(float(p), 6),
-                "label": positive if p >= self.threshold else negative,
-                "unknown_categories": self.unknown(record),
-            }
-            for p, record in zip(np.asarray(probability), records, strict=True)
+            {"probability": round(p, 6), "label": labels[is_positive], "unknown_categories": u}
+            for p, is_positive, u in zip(
+                probability.tolist(), positive, self.unknowns(records), strict=True
+            )
         ]
 
 

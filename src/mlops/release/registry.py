@@ -145,7 +145,7 @@ def bump_of(
 
 def next_version(current: str | None, bump: str) -> str:
     """``current`` bumped (``minor`` or ``patch``); v0.1.0 when nothing is registered."""
-    if current is None or bump == "first":
+    if current is None:
         return "v{}.{}.{}".format(*FIRST)
     major, minor, patch = parse_version(current)
     return f"v{major}.{minor + 1}.0" if bump == "minor" else f"v{major}.{minor}.{patch + 1}"
@@ -260,8 +260,8 @@ def push_url() -> str:
     token, repo = os.environ.get("GH_TOKEN"), os.environ.get("GITHUB_REPOSITORY")
     if not token or not repo:
         return "origin"
-    host = os.environ.get("GITHUB_SERVER_URL", "https://github.com").split("://", 1)[-1]
-    return f"https://x-access-token:{token}@{host}/{repo}.git"
+    scheme, host = os.environ.get("GITHUB_SERVER_URL", "https://github.com").split("://", 1)
+    return f"{scheme}://x-access-token:{token}@{host}/{repo}.git"
 
 
 def push_tags(tags: list[str], cwd: Path | None = None) -> None:

@@ -93,6 +93,8 @@ def test_merges_register_promotion_deploys_that_version_rollback_by_name(repo, t
     write_lock(repo, "a" * 32, "d" * 32, 40)
     first = merge(repo, "first model")
     assert "registers model@v0.1.0 (the first version)" in cli("plan")
+    params = load_params(repo / "params.yaml")
+    assert "merging registers `model@v0.1.0` (the first version)" in registry.report_line(params)
     cli("register", "--push")
     assert remote_tags(repo) == {"model@v0.1.0": first, "model#staging#1": first}
     message = git(repo, "tag", "-l", "--format=%(contents)", "model@v0.1.0")
@@ -103,6 +105,7 @@ def test_merges_register_promotion_deploys_that_version_rollback_by_name(repo, t
     (repo / "README.md").write_text("docs only\n")
     merge(repo, "docs-only merge")
     assert "already: registers nothing" in cli("register", "--push")
+    assert "is `model@v0.1.0` already: merging registers nothing" in registry.report_line(params)
     assert set(remote_tags(repo)) == {"model@v0.1.0", "model#staging#1"}
 
     write_lock(repo, "b" * 32, "d" * 32, 60)  # params only: a patch
@@ -137,6 +140,7 @@ def test_merges_register_promotion_deploys_that_version_rollback_by_name(repo, t
     new = set(remote_tags(repo)) - before
     assert len(new) == 1 and next(iter(new)).startswith("model#prod#")
     assert registry.stages(remote_tags(repo), artifact) == {"prod": "v0.1.1", "staging": "v0.2.0"}
+    assert registry.stages_now() == "model: prod v0.1.1, staging v0.2.0"  # the drift issue's
     # promoting what is there already makes no tag
     assert "in prod already" in cli("promote", "--version", "v0.1.1", "--push")
     assert set(remote_tags(repo)) == before | new

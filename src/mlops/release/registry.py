@@ -208,6 +208,42 @@ def plan(params: Params, cwd: Path | None = None) -> Plan:
     return Plan(next_version(current, bump or "first"), True, bump, artifact)
 
 
+REASONS = {"first": "the first version", "minor": "data or schema changed",
+           "patch": "params or code changed"}  # fmt: skip
+
+
+def plan_line(found: Plan) -> str:
+    """One sentence about :func:`plan`'s answer."""
+    if not found.new:
+        return f"registry: the model is {found.artifact}@{found.version} already: registers nothing"
+    reason = REASONS[found.bump or "first"]
+    return f"registry: this model registers {found.artifact}@{found.version} ({reason})"
+
+
+def report_line(params: Params) -> str:
+    """The PR report's line: the version merging this head registers (or none); why it is
+    unknown when the registry cannot be read (the tags not fetched)."""
+    try:
+        found = plan(params)
+    except UserError as exc:
+        return f"**Registry:** unknown ({exc})"
+    name = f"`{found.artifact}@{found.version}`"
+    if not found.new:
+        return f"**Registry:** the model is {name} already: merging registers nothing."
+    reason = REASONS[found.bump or "first"]
+    return f"**Registry:** merging registers {name} ({reason}) and assigns it `{STAGING}`."
+
+
+def stages_now(cwd: Path | None = None) -> str:
+    """:func:`stages_line` of the repository's tags (the drift issue's line); says so when
+    they cannot be read."""
+    try:
+        artifact = artifact_name((cwd or Path()) / "dvc.yaml")
+        return stages_line(stages(read_tags(cwd), artifact), artifact)
+    except (UserError, OSError) as exc:
+        return f"registry stages unknown ({exc})"
+
+
 def gto(*args: str, cwd: Path | None = None) -> str:
     """Run GTO (installed with DVC, next to this Python); its output, or a RegistryError."""
     command = [str(Path(sys.executable).parent / "gto"), *args]

@@ -31,16 +31,7 @@ def plan(params: ParamsOption = DEFAULT_PARAMS) -> None:
     found = registry.plan(load_params(params))
     set_output("version", found.version)
     set_output("new", found.new)
-    print(plan_text(found))
-
-
-def plan_text(found: registry.Plan) -> str:
-    """One sentence about :func:`registry.plan`'s answer (the PR report's line)."""
-    if not found.new:
-        return f"registry: the model is {found.artifact}@{found.version} already: registers nothing"
-    why = {"minor": "data or schema changed", "patch": "params or code changed"}
-    reason = why.get(found.bump or "first", "the first version")
-    return f"registry: this model registers {found.artifact}@{found.version} ({reason})"
+    print(registry.plan_line(found))
 
 
 @command(app)
@@ -62,7 +53,7 @@ def register(push: PushOption = False, params: ParamsOption = DEFAULT_PARAMS) ->
     model is a registered one: a docs-only merge)."""
     p = load_params(params)
     found = registry.plan(p)
-    print(plan_text(found))
+    print(registry.plan_line(found))
     set_output("version", found.version)
     if not found.new:
         step_summary(f"### ℹ️ Registry: model unchanged, still `{found.artifact}@{found.version}`")

@@ -221,7 +221,8 @@ bench-monitor: install ## Benchmark the monitor on 1M and 10M logged rows -> ben
 VERSION ?=
 STAGE ?= prod
 PUSH ?=
-export VERSION STAGE PUSH
+CHECKOUT ?=
+export VERSION STAGE PUSH CHECKOUT
 
 .PHONY: registry registry-plan register promote registry-resolve
 
@@ -238,6 +239,6 @@ promote: install ## Assign a registered version a stage: make promote VERSION=v1
 	@test -n "$$VERSION" || { echo "usage: make promote VERSION=vX.Y.Z [STAGE=prod] [PUSH=1]; make registry lists them" >&2; exit 2; }
 	$(RUN) $(CLI) registry promote --version "$$VERSION" --stage "$$STAGE" $${PUSH:+--push}
 
-registry-resolve: install ## The version to deploy (VERSION, else STAGE's), its commit and image
+registry-resolve: install ## The version to deploy (VERSION, else STAGE's), its commit, image (CHECKOUT=1: check it out)
 	$(RUN) $(CLI) registry resolve --stage "$$STAGE" $${VERSION:+--version "$$VERSION"} \
-		$${IMAGE:+--image "$$IMAGE"}
+		$${IMAGE:+--image "$$IMAGE"} $${CHECKOUT:+--checkout}

@@ -325,6 +325,12 @@ def commit_of(artifact: str, version: str, cwd: Path | None = None) -> str:
     return versions[version]
 
 
+def check_out(sha: str, cwd: Path | None = None) -> None:
+    """Make the working tree the commit ``sha`` (detached): the deploy of a registered
+    version reads its dvc.lock, params.yaml and deploy/, not those of the branch."""
+    git_out("checkout", "--quiet", "--detach", sha, cwd=cwd)
+
+
 def tag_message(params: Params, version: str) -> str:
     """The annotated tag's message, the version's release notes: model and data MD5
     (dvc.lock), the commit and the metrics (metrics.json) of the registered model."""

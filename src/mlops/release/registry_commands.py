@@ -86,6 +86,9 @@ def resolve(
     version: Annotated[str, typer.Option(help="a registered version [default: STAGE's]")] = "",
     stage: Annotated[str, typer.Option(help="the stage whose version to deploy")] = registry.PROD,
     image: Annotated[str, typer.Option(help="image repository the merge pushed")] = "",
+    checkout: Annotated[
+        bool, typer.Option(help="check out that commit (its dvc.lock, params, manifests)")
+    ] = False,
 ) -> None:
     """The version to deploy (VERSION, else the one in STAGE), its commit and its image
     (IMAGE:<commit>, pushed by the merge): step outputs ``version``, ``commit``, ``image``."""
@@ -103,3 +106,6 @@ def resolve(
     if image:
         set_output("image", f"{image.lower()}:{sha}")
     print(f"registry: deploy {artifact}@{version} (commit {sha})")
+    if checkout:
+        registry.check_out(sha)
+        print(f"registry: checked out {sha} ({artifact}@{version}'s dvc.lock, params, deploy/)")

@@ -31,7 +31,11 @@ from mlops.core.errors import UserError
 from mlops.core.github import git, git_out, head, read_at
 
 STAGING, PROD = "staging", "prod"  # the merge assigns STAGING; a promotion assigns PROD
-FIRST = (0, 1, 0)  # the first registered version: v0.1.0
+FIRST = (0, 1, 0)
+TAGGER = (
+    "github-actions[bot]",
+    "41898282+github-actions[bot]@users.noreply.github.com",
+)  # the first registered version: v0.1.0
 _VERSION = re.compile(r"^(?P<name>[^@#!]+)@v(?P<v>\d+\.\d+\.\d+)$")
 _ASSIGN = re.compile(r"^(?P<name>[^@#!]+)#(?P<stage>[^@#!]+)(?P<gone>!?)#(?P<n>\d+)$")
 
@@ -248,7 +252,12 @@ def gto(*args: str, cwd: Path | None = None) -> str:
     """Run GTO (installed with DVC, next to this Python); its output, or a RegistryError."""
     command = [str(Path(sys.executable).parent / "gto"), *args]
     print("+ gto " + " ".join(args), flush=True)
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if not git("config", "user.email", cwd=cwd).stdout.strip():  # a runner has no identity
+        for role in ("AUTHOR", "COMMITTER"):  # the tagger of GTO's annotated tags
+            env.setdefault(f"GIT_{role}_NAME", TAGGER[0])
+            env.setdefault(f"GIT_{role}_EMAIL", TAGGER[1])
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         said = (done.stderr.strip() or done.stdout.strip()).removeprefix("❌ ")
         raise RegistryError(f"`gto {' '.join(args[:2])}` failed (exit {done.returncode}): {said}")

@@ -296,7 +296,7 @@ def assign(artifact: str, version: str, stage: str, cwd: Path | None = None) -> 
     return sorted(set(now) - set(tags))
 
 
-def push_url() -> str:
+def tags_push_url() -> str:
     """Where tags are pushed: REGISTRY_PUSH_URL (any git URL, e.g. a local bare repository
     in the tests), else in Actions the workflow's repository with the job's token, else
     origin."""
@@ -310,10 +310,10 @@ def push_url() -> str:
 
 
 def push_tags(tags: list[str], cwd: Path | None = None) -> None:
-    """Push ``tags`` (GTO's annotated tags) to :func:`push_url`."""
+    """Push ``tags`` (GTO's annotated tags) to :func:`tags_push_url`."""
     if not tags:
         return
-    url = push_url()
+    url = tags_push_url()
     shown = re.sub(r"//[^@/]*@", "//", url)  # never the token
     print(f"+ git push {shown} " + " ".join(tags), flush=True)
     done = git("push", url, *(f"refs/tags/{tag}" for tag in tags), cwd=cwd)

@@ -8,8 +8,8 @@ by ``gto register`` / ``gto assign``. The pure part reads those tags (:func:`sta
 
 Rule: a commit whose model MD5 is that of the latest version registers nothing (a docs or
 code-only merge); a changed model with changed data or ``schema`` params is a minor
-version; any other changed model (params, code) is a patch. Major versions are given by
-hand (``make promote`` never invents one; ``mlops registry register --version``).
+version; any other changed model (params, code) is a patch. A major version is made by
+hand (``gto register model --version v1.0.0``); the next merges bump from it.
 """
 
 from __future__ import annotations
@@ -31,11 +31,9 @@ from mlops.core.errors import UserError
 from mlops.core.github import git, git_out, head, read_at
 
 STAGING, PROD = "staging", "prod"  # the merge assigns STAGING; a promotion assigns PROD
-FIRST = (0, 1, 0)
-TAGGER = (
-    "github-actions[bot]",
-    "41898282+github-actions[bot]@users.noreply.github.com",
-)  # the first registered version: v0.1.0
+FIRST = (0, 1, 0)  # the first registered version: v0.1.0
+# the tagger of GTO's annotated tags where git has no identity (a runner)
+TAGGER = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
 _VERSION = re.compile(r"^(?P<name>[^@#!]+)@v(?P<v>\d+\.\d+\.\d+)$")
 _ASSIGN = re.compile(r"^(?P<name>[^@#!]+)#(?P<stage>[^@#!]+)(?P<gone>!?)#(?P<n>\d+)$")
 

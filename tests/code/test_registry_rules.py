@@ -63,3 +63,15 @@ def test_versions_bump_semantically():
     assert next_version(None, "patch") == "v0.1.0"
     assert next_version("v0.1.9", "patch") == "v0.1.10"
     assert next_version("v1.9.3", "minor") == "v1.10.0"
+
+
+def test_the_artifact_is_dvc_yamls_one_model_or_a_clear_error(tmp_path):
+    from mlops.release.registry import artifact_name
+    from tests.conftest import ROOT
+
+    assert artifact_name(ROOT / "dvc.yaml") == "model"
+    with pytest.raises(RegistryError, match="not found: run this in the project's root"):
+        artifact_name(tmp_path / "dvc.yaml")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\nartifacts:\n  data: {type: dataset}\n")
+    with pytest.raises(RegistryError, match="exactly one artifact of type model"):
+        artifact_name(tmp_path / "dvc.yaml")

@@ -156,6 +156,8 @@ def next_version(current: str | None, bump: str) -> str:
 # --------------------------------------------------------------------------- the repository
 def artifact_name(dvc_yaml: Path = Path("dvc.yaml")) -> str:
     """The artifact of type ``model`` that ``dvc.yaml`` declares (``artifacts:``)."""
+    if not dvc_yaml.is_file():
+        raise RegistryError(f"{dvc_yaml} not found: run this in the project's root folder")
     artifacts = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("artifacts") or {}
     models = [name for name, spec in artifacts.items() if (spec or {}).get("type") == "model"]
     if len(models) != 1:

@@ -220,3 +220,29 @@ retrain-blocked: install ## Comment on the drift issue why retraining did not st
 
 bench-monitor: install ## Benchmark the monitor on 1M and 10M logged rows -> benchmarks/monitor.json
 	$(RUN) python benchmarks/monitor.py
+
+# --- the model registry (GTO tags over dvc.yaml's `artifacts:`; docs/registry.md) ----------
+VERSION ?=
+STAGE ?= prod
+PUSH ?=
+CHECKOUT ?=
+export VERSION STAGE PUSH CHECKOUT
+
+.PHONY: registry registry-plan register promote registry-resolve
+
+registry: install ## Print the registry: versions and the version in each stage (gto show)
+	$(RUN) $(CLI) registry show
+
+registry-plan: install ## Which version HEAD's model is, or would register (nothing if unchanged)
+	$(RUN) $(CLI) registry plan
+
+register: install ## Register HEAD's model as a new version, assign staging (PUSH=1 pushes the tags)
+	$(RUN) $(CLI) registry register $${PUSH:+--push}
+
+promote: install ## Assign a registered version a stage: make promote VERSION=v1.2.0 [STAGE=prod] [PUSH=1]
+	@test -n "$$VERSION" || { echo "usage: make promote VERSION=vX.Y.Z [STAGE=prod] [PUSH=1]; make registry lists them" >&2; exit 2; }
+	$(RUN) $(CLI) registry promote --version "$$VERSION" --stage "$$STAGE" $${PUSH:+--push}
+
+registry-resolve: install ## The version to deploy (VERSION, else STAGE's), its commit, image (CHECKOUT=1: check it out)
+	$(RUN) $(CLI) registry resolve --stage "$$STAGE" $${VERSION:+--version "$$VERSION"} \
+		$${IMAGE:+--image "$$IMAGE"} $${CHECKOUT:+--checkout}

@@ -9,6 +9,7 @@ from mlops.core.cli import new_app
 from mlops.monitoring.commands import app as monitoring
 from mlops.pipeline.commands import app as pipeline
 from mlops.release.commands import app as release
+from mlops.release.registry_commands import app as registry
 from mlops.report.commands import app as report
 from mlops.tooling.commands import app as tooling
 
@@ -17,6 +18,7 @@ app.add_typer(pipeline)  # fetch, pull-cache, validate, prepare, train, evaluate
 app.add_typer(report)  # report, gate, gate-label
 app.add_typer(monitoring)  # monitor, replay, alert, retrain, monitor-site, monitor-comment, ...
 app.add_typer(release)  # service build, serve, smoke, containerize, deploy, release, ...
+app.add_typer(registry)  # registry plan, register, promote, resolve (GTO tags)
 app.add_typer(tooling)  # cloud-auth, fork rename
 
 

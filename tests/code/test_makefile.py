@@ -24,6 +24,7 @@ UNTRUSTED = [
     "REPLAY_MONTH", "REPLAY_SERVE", "REPLAY_URL", "MONITOR_LOGS", "MONITOR_LABELS",
     "MONITOR_SUMMARY", "REPORT_URL", "PAGES_URL", "IMAGE", "DEPLOY_IMAGE", "KIND_CLUSTER",
     "KUBECONFIG_ENV", "PULL_TOKEN_ENV", "PULL_USER", "BASE", "GH",
+    "VERSION", "STAGE", "PUSH", "CHECKOUT",  # the registry (promote.yml's input)
 ]  # fmt: skip
 HOSTILE = '2013-11$(touch pwned1)`touch pwned2`$(shell touch pwned3)"; touch pwned4; echo "'
 # target -> the variables its recipe passes on
@@ -39,6 +40,8 @@ RECIPES = {
     "release": ["DEPLOY_IMAGE"],
     "report": ["BASE"],
     "gate": ["BASE"],
+    "promote": ["VERSION", "STAGE"],
+    "registry-resolve": ["STAGE", "VERSION", "IMAGE"],
 }
 
 

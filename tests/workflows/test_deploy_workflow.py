@@ -10,8 +10,10 @@ BentoML really prepares, pushed only after `docker login`, loaded into the clust
 kind-action stub created, and the "pod" the deploy's smoke test reaches through `kubectl
 port-forward` is that image's bento, served for real on 127.0.0.1.
 
-One run serves every test here (an act run takes minutes), but the last: a dispatch on a
-branch other than main is refused. That test.yml calls this workflow only after its tests
+The merge is the `staging` stage: after the kind deploy the model is registered (GTO tags
+pushed to a bare remote). One run serves every test here (an act run takes minutes), but the
+last: a dispatch on a branch other than main is refused. Promotion, rollback and a docs-only
+merge: test_promote_workflow.py. That test.yml calls this workflow only after its tests
 passed is read from the workflows in test_workflow_rules.py (act cannot run test.yml's own
 tests inside a test). The rollback after a failed smoke test is tested at the command level
 with the same shims: tests/service/test_deploy.py.
@@ -27,6 +29,7 @@ import pytest
 import yaml
 
 from mlops.core.config import load_params
+from mlops.release import registry
 from mlops.serving.predlog import read_log
 from tests.conftest import ROOT
 from tests.workflows.act import (
@@ -48,8 +51,8 @@ NAME = load_params(ROOT / "params.yaml").serve.name  # the bento's and the model
 
 
 class Deployed:
-    def __init__(self, repo: Path, run: ActRun, cluster: Path, gh: Path) -> None:
-        self.repo, self.run, self.cluster, self.gh = repo, run, cluster, gh
+    def __init__(self, repo: Path, run: ActRun, cluster: Path, gh: Path, remote: Path) -> None:
+        self.repo, self.run, self.cluster, self.gh, self.remote = repo, run, cluster, gh, remote
         self.sha = git(repo, "rev-parse", "HEAD").strip()
         lock = yaml.safe_load((repo / "dvc.lock").read_text())
         outs = lock["stages"]["train"]["outs"]
@@ -70,7 +73,8 @@ def deployed(tmp_path_factory) -> Deployed:
     base = tmp_path_factory.mktemp("deploy")
     repo, store = repo_with_pipeline(base)
     work = base / "run"
-    cluster, gh = work / "cluster", work / "gh"
+    cluster, gh, remote = work / "cluster", work / "gh", base / "remote.git"
+    git(base, "init", "-q", "--bare", str(remote))
     run = run_workflow(
         repo,
         WORKFLOW,
@@ -84,6 +88,7 @@ def deployed(tmp_path_factory) -> Deployed:
             "GH_SHIM_DIR": str(gh),
             "BENTOML_HOME": str(work / "bentoml"),  # not the user's ~/bentoml
             "BENTOML_DO_NOT_TRACK": "True",
+            "REGISTRY_PUSH_URL": str(remote),  # where the registry's tags go (not GitHub)
         },
         secrets={"GITHUB_TOKEN": "test-token"},
         path=[HERE / "shims"],  # docker, kubectl, gh: installed on a hosted runner
@@ -92,7 +97,7 @@ def deployed(tmp_path_factory) -> Deployed:
     )
     (work / "act-output.log").write_text(run.output)
     assert run.returncode == 0, f"{run.output[-8000:]}\n(whole output: {work / 'act-output.log'})"
-    return Deployed(repo, run, cluster, gh)
+    return Deployed(repo, run, cluster, gh, remote)
 
 
 def test_lock_is_checked_and_the_bento_is_built_and_smoke_tested_for_real(deployed):
@@ -160,11 +165,22 @@ def test_the_kind_deploy_rolled_out_the_sha_image_and_its_smoke_test_passed(depl
     assert "rolling back" not in output
 
 
-def test_without_deploy_target_the_real_deploy_is_skipped_with_a_notice(deployed):
+def test_the_merge_registers_the_model_and_assigns_staging_after_the_kind_deploy(deployed):
+    tags = registry.read_tags(deployed.remote)
+    assert tags == {"model@v0.1.0": deployed.sha, "model#staging#1": deployed.sha}
+    message = git(deployed.repo.parent / "remote.git", "tag", "-l", "--format=%(contents)",
+                  "model@v0.1.0")  # fmt: skip
+    assert f"model MD5 (dvc.lock): {deployed.model_md5}" in message
+    assert "roc_auc=" in message and f"commit: {deployed.sha}" in message
     output = deployed.run.output
-    assert "[deploy/deploy to the real cluster]" not in output  # the job never started
-    assert "No deploy target configured" in deployed.run.summary()
-    assert "Set the repository variable DEPLOY_TARGET=kubernetes" in deployed.run.summary()
+    assert "registry: this model registers model@v0.1.0 (the first version)" in output
+    assert output.index(f"deploy: {IMAGE}:{deployed.sha} is live") < output.index("+ gto register")
+    assert "Registered `model@v0.1.0`, stage `staging`" in deployed.run.summary()
+    # the production deploy is promote.yml's: a merge never touches the real cluster
+    assert list(deployed.state["contexts"]) == ["kind-mlops"]
+    # the bento's model carries the version it is registered as
+    [stored] = (deployed.run.artifacts.parent / "bentoml" / "models" / NAME).glob("*/model.yaml")
+    assert yaml.safe_load(stored.read_text())["labels"]["registry_version"] == "v0.1.0"
 
 
 def test_the_released_model_is_recorded_with_its_metrics(deployed):
@@ -173,7 +189,8 @@ def test_the_released_model_is_recorded_with_its_metrics(deployed):
     assert release["tag"] == release["title"] == tag
     assert release["target"] == deployed.sha
     notes = release["notes"]
-    assert f"`{NAME}:{deployed.version}` was published" in notes
+    assert f"`{NAME}:{deployed.version}` is live on the `staging` target" in notes
+    assert "registry version: `v0.1.0`" in notes
     assert f"model MD5 (dvc.lock): `{deployed.model_md5}`" in notes
     assert f"image: `{IMAGE}:{deployed.sha}`" in notes
     metrics = json.loads((deployed.repo / "reports" / "metrics.json").read_text())

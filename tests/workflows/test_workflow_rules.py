@@ -80,4 +80,22 @@ def test_the_caller_grants_what_the_deploy_jobs_ask_and_passes_their_secrets():
         )
     }
     assert set(caller["secrets"]) == used - environment_only
-    assert environment_only == {"KUBECONFIG", "GHCR_PULL_TOKEN"}
+    assert environment_only == set()  # the cluster's secrets: promote.yml's `production` job
+
+
+def test_production_is_deployed_only_by_promotion_behind_its_environment():
+    """deploy.yml (a merge) deploys to kind and tags `staging`; only promote.yml reads the
+    production secrets, in jobs of the `production` environment, and only its `assign` job
+    (after the deploy) and deploy.yml's tagging jobs may write contents."""
+    deploy, promote = load("deploy.yml"), load("promote.yml")
+    assert "KUBECONFIG" not in yaml.safe_dump(deploy)
+    assert set(promote["on"]) == {"workflow_dispatch", "push"}
+    assert promote["on"]["push"] == {"tags": ["model#prod#*"]}
+    for name, job in promote["jobs"].items():
+        if "secrets.KUBECONFIG" in yaml.safe_dump(job):
+            assert job["environment"] == "production", name
+        writes = (job.get("permissions") or {}).get("contents") == "write"
+        assert writes == (name == "assign"), name
+    assert set(promote["jobs"]["assign"]["needs"]) == {"resolve", "production"}
+    writers = {n for n, j in deploy["jobs"].items() if j["permissions"].get("contents") == "write"}
+    assert writers == {"register", "record"}

@@ -17,6 +17,7 @@ import bentoml
 from bentoml.exceptions import NotFound
 
 from mlops.core.config import Params
+from mlops.core.errors import UserError
 from mlops.core.github import commit
 from mlops.serving.model import (
     MODEL_FILE,
@@ -44,9 +45,22 @@ def _known(value: Any) -> Any:
     return value
 
 
+def registry_version(params: Params) -> str:
+    """The registry's version of this model (``v0.2.0``): the registered one with its MD5,
+    else the one the merge registers (release/registry.py); ``unregistered`` outside git."""
+    from mlops.release.registry import plan
+
+    try:
+        return plan(params).version
+    except UserError as exc:
+        print(f"registry: no version for the bento's labels ({exc})")
+        return "unregistered"
+
+
 def labels_and_metadata(params: Params, md5: str) -> tuple[dict[str, str], dict[str, Any]]:
-    """What the stored model says about itself: commit, data and model MD5, estimator, key
-    metrics (labels) and every metric, the threshold, the features (metadata)."""
+    """What the stored model says about itself: commit, registry version, data and model
+    MD5, estimator, key metrics (labels); every metric, the threshold, the features
+    (metadata)."""
     metrics: dict[str, Any] = {}
     if params.paths.metrics.exists():
         metrics = json.loads(params.paths.metrics.read_text())
@@ -56,6 +70,7 @@ def labels_and_metadata(params: Params, md5: str) -> tuple[dict[str, str], dict[
         data_md5 = "unknown"
     labels = {
         "git_commit": commit(),
+        "registry_version": registry_version(params),
         "data_md5": data_md5,
         "model_md5": md5,
         "estimator": params.train.estimator,

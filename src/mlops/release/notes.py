@@ -34,6 +34,7 @@ def release_notes(params: Params, image: str, target: str) -> str:
         f"Model `{params.serve.name}:{model_version(md5)}` {where}.",
         "",
         f"- commit: `{labels['git_commit']}`",
+        f"- registry version: `{labels['registry_version']}` (`make registry`)",
         f"- model MD5 (dvc.lock): `{md5}`",
         f"- data MD5 (dvc.lock): `{labels['data_md5']}`",
         f"- image: `{image}`" if image else "",

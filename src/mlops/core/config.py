@@ -140,6 +140,8 @@ class PathsParams(_Section):
     plots: Path
     figures: Path
     report: Path
+    predictions: Path  # the test window's per-row predictions (DVC output, not in git)
+    card: Path  # the model card (make model-card)
 
 
 class ValidateParams(_Section):
@@ -182,6 +184,14 @@ class TrainParams(_Section):
         return dict(value)
 
 
+class BootstrapParams(_Section):
+    """Bootstrap confidence intervals of the metrics (evaluate.bootstrap)."""
+
+    resamples: int = Field(ge=50, le=100_000)
+    confidence: float = Field(gt=0.5, lt=1.0)
+    seed: int
+
+
 class EvaluateParams(_Section):
     threshold: float = Field(gt=0.0, lt=1.0)
     calibration_bins: int = Field(ge=2)
@@ -196,6 +206,7 @@ class EvaluateParams(_Section):
     baseline_margin: float = Field(ge=0.0, lt=1.0)  # ROC AUC points it must beat it by
     min_slice_rows: int = Field(ge=2)  # a smaller slice (schema.slices) gets no AUC
     max_slice_drop: float = Field(ge=0.0, lt=1.0)  # a slice's ROC AUC below the overall by more
+    bootstrap: BootstrapParams  # confidence intervals of every metric, and the paired comparison
 
 
 class GateParams(_Section):
@@ -204,6 +215,17 @@ class GateParams(_Section):
     floor: float | None = None
     significant: float = Field(ge=0.0)
     override_label: str = Field(min_length=1)
+    # a slice (schema.slices) of min_slice_rows test rows or more on both sides fails the gate
+    # when its ROC AUC drops against the base by more than max_slice_drop, significantly
+    min_slice_rows: int = Field(ge=2)
+    max_slice_drop: float = Field(ge=0.0, lt=1.0)
+
+
+class CardParams(_Section):
+    """What the model card says that the pipeline cannot know (params.yaml's `card`)."""
+
+    intended_use: str = Field(min_length=1)
+    limitations: list[str]
 
 
 class ReportParams(_Section):
@@ -333,6 +355,7 @@ class Params(_Section):
     evaluate: EvaluateParams
     gate: GateParams
     report: ReportParams
+    card: CardParams
     serve: ServeParams
     monitor: MonitorParams
 

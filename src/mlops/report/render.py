@@ -18,6 +18,7 @@ parts. Pure: :class:`ReportInputs` holds everything, :mod:`mlops.report.collect`
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from mlops.core.config import ReportParams
@@ -60,6 +61,7 @@ class ReportInputs:
     artifact_url: str | None = None
     failure: PipelineFailure | None = None
     evidence: Evidence | None = None  # significance, slices, comparability (None: no base)
+    card: Path | None = None  # this branch's model card, written beside the report
 
 
 @dataclass
@@ -100,12 +102,25 @@ def sections(inputs: ReportInputs) -> list[Section]:
         Section("Curves", "\n\n".join(charts.curves(hp, bp)) + "\n\n" + confusion, 3),
         Section("More plots", "\n\n".join(charts.more_plots(hp, bp)), 5, collapsed=True),
         Section("Pipeline stages", stages_section(inputs.stages), 4, collapsed=True),
+        *_card(inputs.card, inputs.artifact_url),
         *_artifacts(
             inputs.artifact_url,
-            "Full-resolution plots (PNG and the interactive DVC plots page), metrics and this "
-            "report",
+            "Full-resolution plots (PNG and the interactive DVC plots page), metrics, the "
+            "model card and this report",
         ),
     ]
+
+
+def _card(card: Path | None, url: str | None) -> list[Section]:
+    """Where this branch's model card is (the release of a merge attaches the same card)."""
+    if card is None:
+        return []
+    where = f"in the [workflow run artifacts]({url})" if url else "beside this report"
+    text = (
+        f"This branch's model card (data, windows, features, metrics with intervals, slices, "
+        f"calibration, limitations, intended use): `{card.name}` {where}."
+    )
+    return [Section("Model card", text, 4)]
 
 
 def _judged(inputs: ReportInputs) -> list[Section]:

@@ -15,10 +15,16 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from mlops.core.config import BootstrapParams
-from mlops.pipeline.bootstrap import _at_threshold, _ranking, _Scored, difference, intervals
+from mlops.pipeline.bootstrap import (
+    Resampling,
+    _at_threshold,
+    _ranking,
+    _Scored,
+    difference,
+    intervals,
+)
 
-PARAMS = BootstrapParams(resamples=200, confidence=0.95, seed=7)
+PARAMS = Resampling(resamples=200, confidence=0.95, seed=7)
 
 
 def _scores(rows: int = 2000, signal: float = 1.0, seed: int = 0):
@@ -54,7 +60,7 @@ def test_intervals_are_seeded_and_cover_the_estimate():
     target, probability = _scores()
     first = intervals(target, probability, 0.5, PARAMS)
     assert first == intervals(target, probability, 0.5, PARAMS)
-    assert first != intervals(target, probability, 0.5, PARAMS.model_copy(update={"seed": 8}))
+    assert first != intervals(target, probability, 0.5, Resampling(200, 0.95, 8))
     low, high = first["roc_auc"]
     assert low < roc_auc_score(target, probability) < high
     assert 0.01 < high - low < 0.1  # 2,000 rows: a few points of AUC wide

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mlops.core.config import BootstrapParams
-from mlops.pipeline.bootstrap import JUDGED, intervals
+from mlops.pipeline.bootstrap import JUDGED, Resampling, intervals
 from mlops.pipeline.scores import ranking
 from mlops.report.comparable import not_comparable, schema_summary
 from mlops.report.diffs import params_diff
@@ -19,7 +18,7 @@ from tests.code.report_cases import RULES
 from tests.code.test_report import _inputs
 from tests.conftest import ROOT, merged
 
-BOOT = BootstrapParams(resamples=300, confidence=0.95, seed=5)
+BOOT = Resampling(resamples=300, confidence=0.95, seed=5)
 THRESHOLD = 0.5
 
 

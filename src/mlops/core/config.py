@@ -184,14 +184,6 @@ class TrainParams(_Section):
         return dict(value)
 
 
-class BootstrapParams(_Section):
-    """Bootstrap confidence intervals of the metrics (evaluate.bootstrap)."""
-
-    resamples: int = Field(ge=50, le=100_000)
-    confidence: float = Field(gt=0.5, lt=1.0)
-    seed: int
-
-
 class EvaluateParams(_Section):
     threshold: float = Field(gt=0.0, lt=1.0)
     calibration_bins: int = Field(ge=2)
@@ -206,7 +198,8 @@ class EvaluateParams(_Section):
     baseline_margin: float = Field(ge=0.0, lt=1.0)  # ROC AUC points it must beat it by
     min_slice_rows: int = Field(ge=2)  # a smaller slice (schema.slices) gets no AUC
     max_slice_drop: float = Field(ge=0.0, lt=1.0)  # a slice's ROC AUC below the overall by more
-    bootstrap: BootstrapParams  # confidence intervals of every metric, and the paired comparison
+    bootstrap: int = Field(ge=50, le=100_000)  # resamples of every metric's confidence interval
+    confidence: float = Field(gt=0.5, lt=1.0)  # the intervals' level (train.seed seeds them)
 
 
 class GateParams(_Section):
@@ -215,15 +208,11 @@ class GateParams(_Section):
     floor: float | None = None
     significant: float = Field(ge=0.0)
     override_label: str = Field(min_length=1)
-    # a slice (schema.slices) of min_slice_rows test rows or more on both sides fails the gate
-    # when its ROC AUC drops against the base by more than max_slice_drop, significantly
-    min_slice_rows: int = Field(ge=2)
-    max_slice_drop: float = Field(ge=0.0, lt=1.0)
+    min_slice_rows: int = Field(ge=2)  # smaller slices (schema.slices) are not judged
+    max_slice_drop: float = Field(ge=0.0, lt=1.0)  # a slice's significant drop vs the base
 
 
-class CardParams(_Section):
-    """What the model card says that the pipeline cannot know (params.yaml's `card`)."""
-
+class CardParams(_Section):  # what the model card says that the pipeline cannot know
     intended_use: str = Field(min_length=1)
     limitations: list[str]
 

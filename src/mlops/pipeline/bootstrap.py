@@ -7,7 +7,8 @@ sum over the rows, computed for a block of resamples at once with numpy: ROC AUC
 weighted positives and negatives of each group of tied scores (the rank formula), average
 precision from their running sums, the threshold metrics from weighted confusion counts.
 The scores are sorted once per model, not once per resample. Seeded: the same rows, params
-and seed give the same intervals (``evaluate.bootstrap`` in params.yaml).
+and seed give the same intervals (``evaluate.bootstrap``, ``evaluate.confidence`` and
+``train.seed`` in params.yaml).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlops.core.config import BootstrapParams
 from mlops.pipeline.scores import DIGITS
 
 # The metrics an interval is computed for: the ones the report judges (metrics.DIRECTIONS).
@@ -25,6 +25,16 @@ JUDGED = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_los
 RANKING = ("roc_auc", "pr_auc")
 _BLOCK = 40  # resamples per block: a block of count vectors is 40 x rows floats
 _EPS = np.finfo(np.float64).eps  # probabilities are clipped so for log loss (as sklearn does)
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """How the bootstrap draws: ``resamples`` (``evaluate.bootstrap``), the intervals'
+    ``confidence`` (``evaluate.confidence``) and the ``seed`` (``train.seed``)."""
+
+    resamples: int
+    confidence: float
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,7 @@ def replicates(
     target: np.ndarray,
     probabilities: Sequence[np.ndarray],
     threshold: float | None,
-    params: BootstrapParams,
+    params: Resampling,
     metrics: Sequence[str] = JUDGED,
 ) -> list[dict[str, np.ndarray]]:
     """Each metric of each model in ``probabilities`` (scores of the same rows of
@@ -135,7 +145,7 @@ def intervals(
     target: np.ndarray,
     probability: np.ndarray,
     threshold: float | None,
-    params: BootstrapParams,
+    params: Resampling,
     metrics: Sequence[str] = JUDGED,
 ) -> dict[str, list[float] | None]:
     """The ``params.confidence`` interval of each metric of one model."""
@@ -148,7 +158,7 @@ def difference(
     head: np.ndarray,
     base: np.ndarray,
     threshold: float | None,
-    params: BootstrapParams,
+    params: Resampling,
     metrics: Sequence[str] = JUDGED,
 ) -> dict[str, list[float] | None]:
     """The interval of ``head``'s metric minus ``base``'s, paired on the same resamples of

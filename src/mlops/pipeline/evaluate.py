@@ -46,7 +46,7 @@ from mlops.core.config import (
     TrainParams,
 )
 from mlops.pipeline import figures, staleness
-from mlops.pipeline.bootstrap import intervals
+from mlops.pipeline.bootstrap import Resampling, intervals
 from mlops.pipeline.scores import DIGITS, ranking
 from mlops.pipeline.slices import slice_metrics
 from mlops.pipeline.train import features_and_target, train
@@ -200,7 +200,7 @@ def evaluate(
     metrics["rows"] = {"test": len(test)} | ({"train": train_rows} if train_rows else {})
     baseline_probability = baseline.predict_proba(features)[:, 1]
     metrics["baseline"] = {"estimator": params.baseline} | ranking(target, baseline_probability)
-    boot = params.bootstrap
+    boot = Resampling(params.bootstrap, params.confidence, seed)
     metrics["intervals"] = {"confidence": boot.confidence, "resamples": boot.resamples} | (
         intervals(target, probability, params.threshold, boot)
     )
@@ -291,8 +291,7 @@ def main(
     baseline = fit_baseline(training, schema, train_params, params)
     test = pd.read_parquet(split_dir / "test.parquet")
     print(
-        f"evaluate: scoring {len(test):,} test rows, {params.bootstrap.resamples:,} bootstrap "
-        "resamples ...",
+        f"evaluate: scoring {len(test):,} test rows, {params.bootstrap:,} bootstrap resamples ...",
         flush=True,
     )
     result = evaluate(

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.core.config import BootstrapParams, SchemaParams
-from mlops.pipeline.bootstrap import RANKING, intervals
+from mlops.core.config import SchemaParams
+from mlops.pipeline.bootstrap import RANKING, Resampling, intervals
 from mlops.pipeline.scores import ranking
 
 
@@ -48,7 +48,7 @@ def _slice_entry(
     target: np.ndarray,
     probability: np.ndarray,
     min_rows: int,
-    bootstrap: BootstrapParams | None,
+    bootstrap: Resampling | None,
 ) -> dict[str, Any]:
     rows, positives = len(target), int(target.sum())
     entry: dict[str, Any] = {"rows": rows, "positives": positives}
@@ -69,7 +69,7 @@ def slice_metrics(
     probability: np.ndarray,
     schema: SchemaParams,
     min_rows: int,
-    bootstrap: BootstrapParams | None = None,
+    bootstrap: Resampling | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Rows, positives and (from ``min_rows`` rows and both classes on) ROC and PR AUC of
     ``probability`` (one per row of ``table``) on every slice of ``schema.slices``, with

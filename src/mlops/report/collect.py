@@ -15,6 +15,7 @@ import yaml
 
 from mlops.core import github
 from mlops.core.config import DEFAULT_PARAMS, Params
+from mlops.pipeline.bootstrap import Resampling
 from mlops.report.comparable import not_comparable
 from mlops.report.diffs import DataDiff, data_diff
 from mlops.report.failure import PipelineFailure, pipeline_failure
@@ -146,7 +147,7 @@ def _evidence(
         head_metrics,
         base_metrics,
         (head_predictions(path), base_rows, where),
-        params.evaluate.bootstrap,
+        Resampling(params.evaluate.bootstrap, params.evaluate.confidence, params.train.seed),
         rules.rules.significant,
     )
     slices = slice_changes(

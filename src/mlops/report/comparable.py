@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-FEATURES = "schema.features."
+_FEATURES = "schema.features."
 
 
 def _get(params: dict[str, Any] | None, dotted: str) -> Any:
@@ -60,8 +60,8 @@ def schema_summary(changes: list[tuple[str, Any, Any]]) -> tuple[str, list[tuple
     features: dict[str, set[str]] = {"added": set(), "removed": set(), "changed": set()}
     others = []
     for key, _, _ in inside:
-        if key.startswith(FEATURES):
-            name = key[len(FEATURES) :].split(".")[0]
+        if key.startswith(_FEATURES):
+            name = key[len(_FEATURES) :].split(".")[0]
             features[_feature_change(name, inside)].add(name)
         else:
             others.append(key)
@@ -73,7 +73,7 @@ def schema_summary(changes: list[tuple[str, Any, Any]]) -> tuple[str, list[tuple
 
 
 def _feature_change(name: str, inside: list[tuple[str, Any, Any]]) -> str:
-    keys = [c for c in inside if c[0].startswith(f"{FEATURES}{name}.") or c[0] == FEATURES + name]
+    keys = [c for c in inside if c[0].startswith(f"{_FEATURES}{name}.") or c[0] == _FEATURES + name]
     if all(o is None for _, o, _ in keys):
         return "added"
     if all(n is None for _, _, n in keys):

@@ -19,8 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlops.core.config import BootstrapParams
-from mlops.pipeline.bootstrap import JUDGED, difference
+from mlops.pipeline.bootstrap import JUDGED, Resampling, difference
 from mlops.report.metrics import DIRECTIONS
 
 BETTER, WORSE, NO_CHANGE = "better", "worse", "no significant change"
@@ -70,11 +69,13 @@ def combined(head: list[float], base: list[float], delta: float) -> list[float]:
 
 
 def paired(
-    head: pd.DataFrame, base: pd.DataFrame, threshold: float, params: BootstrapParams
+    head: pd.DataFrame, base: pd.DataFrame, threshold: float, params: Resampling
 ) -> tuple[dict[str, list[float] | None], int] | None:
     """The paired intervals of head minus base for every judged metric, and the number of
     rows both sides scored; None when the two do not hold the same test rows (keys, targets)."""
-    joined = head.merge(base, on="key", suffixes=("_head", "_base"), validate="one_to_one")
+    if not (head["key"].is_unique and base["key"].is_unique):
+        return None
+    joined = head.merge(base, on="key", suffixes=("_head", "_base"))
     same = len(joined) == len(head) == len(base)
     if not same or not (joined["target_head"] == joined["target_base"]).all():
         return None
@@ -92,7 +93,7 @@ def compare(
     head: dict[str, Any],
     base: dict[str, Any],
     predictions: tuple[pd.DataFrame | None, pd.DataFrame | None, str],
-    params: BootstrapParams,
+    params: Resampling,
     significant: float,
 ) -> Comparison:
     """The :class:`Comparison` of ``head`` and ``base`` metrics; ``predictions`` are (this
@@ -101,7 +102,9 @@ def compare(
     deltas = {m: head[m] - base[m] for m in names}
     head_rows, base_rows, where = predictions
     pairs = None
-    if head_rows is not None and base_rows is not None:
+    if head_rows is None:
+        where = "this branch has no per-row predictions: run `make repro`"
+    elif base_rows is not None:
         pairs = paired(head_rows, base_rows, head["threshold"], params)
         if pairs is None:
             where = "they do not hold the same test rows as this branch's"

@@ -74,7 +74,7 @@ def test_more_rows_give_a_narrower_interval():
 
 def test_the_paired_difference_of_a_model_with_itself_is_zero():
     target, probability = _scores()
-    same = difference(target, probability, probability, 0.5, PARAMS)
+    same = difference(target, probability, probability, (0.5, 0.5), PARAMS)
     assert all(v == [0.0, 0.0] for v in same.values())
 
 
@@ -86,6 +86,15 @@ def test_the_paired_difference_sees_a_real_gap_and_not_noise():
     noise = np.clip(strong + np.random.default_rng(1).normal(0, 0.001, len(strong)), 0, 1)
     tiny = difference(target, noise, strong, None, PARAMS, ("roc_auc",))["roc_auc"]
     assert tiny[0] < 0 < tiny[1] or tiny == [0.0, 0.0]
+
+
+def test_each_model_is_cut_at_its_own_threshold():
+    target, probability = _scores()
+    moved = difference(target, probability, probability, (0.7, 0.5), PARAMS, ("f1", "roc_auc"))
+    assert moved["roc_auc"] == [0.0, 0.0]  # the same scores rank the same
+    delta = f1_score(target, probability >= 0.7) - f1_score(target, probability >= 0.5)
+    low, high = moved["f1"]
+    assert low <= delta <= high and high - low > 0.001
 
 
 def test_a_one_class_table_has_no_interval_and_a_threshold_is_asked_for():

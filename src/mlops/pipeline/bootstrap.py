@@ -106,25 +106,26 @@ def _at_threshold(
 def replicates(
     target: np.ndarray,
     probabilities: Sequence[np.ndarray],
-    threshold: float | None,
+    thresholds: Sequence[float] | None,
     params: Resampling,
     metrics: Sequence[str] = JUDGED,
 ) -> list[dict[str, np.ndarray]]:
     """Each metric of each model in ``probabilities`` (scores of the same rows of
     ``target``) on the same ``params.resamples`` resamples: paired, so the difference of two
-    models' arrays is the bootstrap distribution of their difference. ``threshold`` (the
-    decision threshold) is needed only for the metrics other than :data:`RANKING`."""
-    if threshold is None and set(metrics) - set(RANKING):
+    models' arrays is the bootstrap distribution of their difference. ``thresholds`` (each
+    model's decision threshold) are needed only for the metrics other than :data:`RANKING`."""
+    if thresholds is None and set(metrics) - set(RANKING):
         raise ValueError(f"the metrics {sorted(set(metrics) - set(RANKING))} need a threshold")
     target = np.asarray(target).astype(int)
     probabilities = [np.asarray(p, dtype=float) for p in probabilities]
+    cuts = list(thresholds) if thresholds is not None else [0.5] * len(probabilities)
     scored = [_Scored.of(target, p) for p in probabilities]
     found: list[dict[str, list[np.ndarray]]] = [{m: [] for m in metrics} for _ in probabilities]
     for counts in _blocks(len(target), params.resamples, params.seed):
-        for out, model, p in zip(found, scored, probabilities, strict=True):
+        for out, model, p, cut in zip(found, scored, probabilities, cuts, strict=True):
             values = _ranking(counts, model) if set(metrics) & set(RANKING) else {}
             if set(metrics) - set(RANKING):
-                values |= _at_threshold(counts, target, p, float(threshold or 0))
+                values |= _at_threshold(counts, target, p, cut)
             for metric in metrics:
                 out[metric].append(values[metric])
     return [{m: np.concatenate(v) for m, v in out.items()} for out in found]
@@ -149,7 +150,8 @@ def intervals(
     metrics: Sequence[str] = JUDGED,
 ) -> dict[str, list[float] | None]:
     """The ``params.confidence`` interval of each metric of one model."""
-    (found,) = replicates(target, [probability], threshold, params, metrics)
+    cuts = None if threshold is None else [threshold]
+    (found,) = replicates(target, [probability], cuts, params, metrics)
     return {m: interval(found[m], params.confidence) for m in metrics}
 
 
@@ -157,11 +159,12 @@ def difference(
     target: np.ndarray,
     head: np.ndarray,
     base: np.ndarray,
-    threshold: float | None,
+    thresholds: tuple[float, float] | None,
     params: Resampling,
     metrics: Sequence[str] = JUDGED,
 ) -> dict[str, list[float] | None]:
     """The interval of ``head``'s metric minus ``base``'s, paired on the same resamples of
-    the same rows (``head`` and ``base`` score the rows of ``target`` in the same order)."""
-    new, old = replicates(target, [head, base], threshold, params, metrics)
+    the same rows (``head`` and ``base`` score the rows of ``target`` in the same order;
+    ``thresholds``: each one's decision threshold, which a branch may change)."""
+    new, old = replicates(target, [head, base], thresholds, params, metrics)
     return {m: interval(new[m] - old[m], params.confidence) for m in metrics}

@@ -69,7 +69,7 @@ def combined(head: list[float], base: list[float], delta: float) -> list[float]:
 
 
 def paired(
-    head: pd.DataFrame, base: pd.DataFrame, threshold: float, params: Resampling
+    head: pd.DataFrame, base: pd.DataFrame, thresholds: tuple[float, float], params: Resampling
 ) -> tuple[dict[str, list[float] | None], int] | None:
     """The paired intervals of head minus base for every judged metric, and the number of
     rows both sides scored; None when the two do not hold the same test rows (keys, targets)."""
@@ -83,7 +83,7 @@ def paired(
         joined["target_head"].to_numpy(),
         joined["probability_head"].to_numpy(),
         joined["probability_base"].to_numpy(),
-        threshold,
+        thresholds,
         params,
     )
     return found, len(joined)
@@ -105,7 +105,8 @@ def compare(
     if head_rows is None:
         where = "this branch has no per-row predictions: run `make repro`"
     elif base_rows is not None:
-        pairs = paired(head_rows, base_rows, head["threshold"], params)
+        thresholds = (head["threshold"], base.get("threshold", head["threshold"]))
+        pairs = paired(head_rows, base_rows, thresholds, params)
         if pairs is None:
             where = "they do not hold the same test rows as this branch's"
     if pairs is not None:

@@ -58,6 +58,13 @@ gate: install ## Quality gate: fail if the primary metric regressed vs BASE (def
 gate-label: install ## Does the label event's LABEL change the gate? Only BASE's override label does
 	$(RUN) $(CLI) gate-label --base "$$BASE"
 
+.PHONY: model-card release-card
+model-card: install ## Model card from params.yaml, dvc.lock, metrics.json -> reports/model-card.md
+	$(RUN) $(CLI) model-card
+
+release-card: install ## Attach the model card to the release model-<version> (needs gh, GH_TOKEN)
+	$(RUN) $(CLI) model-card --attach
+
 pull-cache: install ## Pull outputs and run-cache from the DVC remote, if one is configured
 	$(RUN) $(CLI) pull-cache
 
@@ -137,7 +144,7 @@ export IMAGE DEPLOY_IMAGE KIND_CLUSTER KUBECONFIG_ENV PULL_TOKEN_ENV PULL_USER
 .PHONY: bento serve smoke bench-service containerize push deploy deploy-notice release \
 	lock-check
 
-bento: repro ## Build the service bento from the model dvc.lock records (MD5 checked)
+bento: repro model-card ## Build the service bento from the model dvc.lock records (MD5 checked)
 	@mkdir -p build
 	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet -o build/bento-requirements.txt
 	$(RUN) $(CLI) service build

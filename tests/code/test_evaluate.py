@@ -13,6 +13,7 @@ from mlops.pipeline.evaluate import (
     baseline_shortfall,
     evaluate,
     fit_baseline,
+    row_keys,
     unearned_features,
     write_plots,
 )
@@ -50,6 +51,35 @@ def test_required_metrics_are_plain_numbers(result):
         assert type(result.metrics[name]) is float
     assert 0.5 < result.metrics["roc_auc"] <= 1.0
     json.dumps(result.metrics)  # serializable as it is
+
+
+def test_every_judged_metric_has_an_interval_around_it(result):
+    intervals = result.metrics["intervals"]
+    judged = {"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"}
+    assert judged <= set(intervals)
+    for name in judged:
+        low, high = intervals[name]
+        assert low <= result.metrics[name] <= high, name
+    assert 0 < intervals["confidence"] < 1 and intervals["resamples"] >= 50
+
+
+def test_the_predictions_pair_a_key_per_test_row_with_its_probability(params, result):
+    predictions = result.predictions
+    assert len(predictions) == 1500 and predictions["key"].is_unique
+    assert set(predictions["target"]) == {0, 1}
+    assert predictions["probability"].between(0, 1).all()
+
+
+def test_row_keys_survive_a_feature_change_and_a_removed_row(params):
+    table = make_table(params, rows=300, seed=3)
+    keys = row_keys(table, params.schema)
+    assert len(set(keys)) == len(table)
+    feature = params.schema.feature_names[0]
+    changed = table.assign(**{feature: table[feature].iloc[::-1].to_numpy()})
+    assert (row_keys(changed, params.schema) == keys).all()
+    assert (row_keys(table.iloc[1:], params.schema) == keys[1:]).all()
+    twins = pd.concat([table.iloc[:1]] * 2)  # same time and target: told apart by order
+    assert len(set(row_keys(twins, params.schema))) == 2
 
 
 def test_curves_are_thinned_but_keep_their_ends(params, result):

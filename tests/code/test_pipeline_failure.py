@@ -162,7 +162,7 @@ def test_report_of_a_failed_validate_names_the_stage_and_lists_the_problems():
     for problem in PROBLEMS:
         assert f"- {problem}" in text
     assert "Fix the data" in text
-    assert "Unchanged" not in text and "quality gate passed" not in text
+    assert "No significant change" not in text and "quality gate passed" not in text
     assert (
         "Not computed: the pipeline failed at stage `validate`. "
         "For reference, ROC AUC on main: 0.7000." in text

@@ -44,7 +44,7 @@ def test_gate_knows_lower_is_better():
 
 
 def test_unchanged_within_significance():
-    assert gate({"roc_auc": 0.7004}, BASE, RULES, False).verdict == "unchanged"
+    assert gate({"roc_auc": 0.7004}, BASE, RULES, False).verdict == "no significant change"
 
 
 def test_override_keeps_the_failure_visible():
@@ -252,7 +252,7 @@ def test_the_report_shows_a_gate_change_above_the_metrics_not_in_the_params():
 def test_a_passing_gate_says_the_metric_and_its_verdict():
     said = decision(gate({"roc_auc": 0.7004}, BASE, RULES, False), GateRules(RULES, "p"), None)
     assert said.passes and said.err == []
-    assert said.out == ["gate: quality gate passed: roc_auc 0.7004 (unchanged)"]
+    assert said.out == ["gate: quality gate passed: roc_auc 0.7004 (no significant change)"]
 
 
 def test_a_failing_gate_names_the_label_that_unblocks_it_after_the_warning():

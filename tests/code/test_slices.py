@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from mlops.core.config import SchemaParams
+from mlops.pipeline.bootstrap import Resampling
 from mlops.pipeline.slices import slice_masks, slice_metrics, weak_slices
 
 
@@ -113,3 +114,14 @@ def test_weak_slices_refuses_metrics_without_slices():
 def test_the_config_refuses_a_slice_it_cannot_cut(slices, message):
     with pytest.raises(ValidationError, match=message):
         schema(slices)
+
+
+def test_a_slice_with_an_auc_gets_its_intervals():
+    big = pd.concat([TABLE] * 20, ignore_index=True)
+    noisy = np.tile(PROBABILITY, 20) + np.random.default_rng(0).normal(0, 0.05, len(big))
+    bootstrap = Resampling(resamples=100, confidence=0.9, seed=1)
+    slices = slice_metrics(big, noisy, SLICED, min_rows=4, bootstrap=bootstrap)
+    for name in ("color=a", "color=b", "size=[0, 10)"):
+        low, high = slices[name]["intervals"]["roc_auc"]
+        assert low <= slices[name]["roc_auc"] <= high
+    assert "intervals" not in slices["color=c"]  # one class: no AUC, no interval

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -88,6 +89,11 @@ def test_pipeline_produces_model_metrics_and_plots(reproduced):
     for name in ("roc.json", "prc.json", "calibration.json", "importance.json", "confusion.csv"):
         assert (reproduced / "reports/plots" / name).stat().st_size > 0
     assert len(list((reproduced / "reports/figures").glob("*.png"))) == 5
+    low, high = metrics["intervals"]["roc_auc"]  # with its bootstrap interval
+    assert low <= metrics["roc_auc"] <= high
+    predictions = pd.read_parquet(reproduced / "reports/predictions.parquet")  # a DVC output
+    assert len(predictions) == metrics["rows"]["test"] and predictions["key"].is_unique
+    assert "predictions.parquet" in (reproduced / "reports/.gitignore").read_text()
     assert dvc(reproduced, "status", "--json").stdout.strip() == "{}"
     shown = dvc(reproduced, "metrics", "show", "--json").stdout
     assert "roc_auc" in shown

@@ -37,6 +37,22 @@ def test_health_endpoints(client):
     assert client.get("/readyz").status_code == 200
 
 
+def test_the_model_card_is_served_as_markdown(client, project, params):
+    card = project.root / params.paths.card
+    card.parent.mkdir(parents=True, exist_ok=True)
+    card.write_text("# Model card: test\n")
+    try:
+        served = client.get("/model-card")
+        assert served.status_code == 200, served.text
+        assert served.text == "# Model card: test\n"
+        assert served.headers["content-type"].startswith("text/markdown")
+    finally:
+        card.unlink()
+    missing = client.get("/model-card")
+    assert missing.status_code == 404 and "make model-card" in missing.text
+    assert client.get("/livez").status_code == 200  # the mount leaves BentoML's routes alone
+
+
 def test_predict_one_record(client, example, project, params):
     answer = client.post("/predict", json=example, headers={"x-request-id": "req-1"})
     assert answer.status_code == 200, answer.text

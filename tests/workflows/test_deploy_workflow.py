@@ -196,7 +196,10 @@ def test_the_released_model_is_recorded_with_its_metrics(deployed):
     metrics = json.loads((deployed.repo / "reports" / "metrics.json").read_text())
     assert f"| roc_auc | {metrics['roc_auc']:.4f} |" in notes
     calls = [json.loads(line)["args"][:3] for line in (deployed.gh / "calls.jsonl").open()]
-    assert calls == [["release", "view", tag], ["release", "create", tag]]
+    assert calls == [["release", s, tag] for s in ("view", "create", "upload")]
+    card = release["assets"]["model-card.md"]  # the model card, attached to the release
+    assert card.startswith(f"# Model card: {NAME} {deployed.version}")
+    assert f"| roc_auc | {metrics['roc_auc']:.4f} |" in card
 
 
 def test_a_dispatch_on_another_branch_is_refused_and_deploys_nothing(tmp_path):

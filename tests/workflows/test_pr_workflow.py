@@ -143,7 +143,7 @@ def test_no_op_change_reports_unchanged(scenario):
     run = scenario("docs-only", lambda repo: (repo / "README.md").write_text("Docs change only.\n"))
     assert run.returncode == 0, run.output[-5000:]
     first = run.comments[0].splitlines()[0]
-    assert first.startswith("## ➖ Unchanged: ROC AUC"), first
+    assert first.startswith("## ➖ No significant change: ROC AUC"), first
     assert "No params changed against main." in run.comments[0]
     assert "Data unchanged" in run.comments[0]
 
@@ -157,7 +157,7 @@ def test_fork_pull_request_gets_the_summary_but_no_comment(scenario):
     assert run.returncode == 0, run.output[-5000:]
     assert run.cml_calls == []
     assert "Report comment not posted: a pull request from a fork" in run.summary()
-    assert "Unchanged: ROC AUC" in run.summary()
+    assert "No significant change: ROC AUC" in run.summary()
 
 
 def _dvc(repo: Path, *args: str) -> None:
@@ -188,7 +188,7 @@ def test_broken_data_gets_a_comment_naming_the_stage_and_the_problems(scenario, 
     problems = [line for line in comment.splitlines() if line.startswith("- column '")]
     assert len(problems) >= 5 and f"{len(problems)} data problems" in first
     assert all("missing" in line for line in problems), problems
-    assert "Unchanged" not in comment and "quality gate passed" not in comment
+    assert "No significant change" not in comment and "quality gate passed" not in comment
     assert "This branch has no data profile: its `validate` stage failed" in comment
     assert "| `validate` | ❌ **failed** |" in comment
     assert "quality gate failed: the pipeline failed at stage `validate`" in run.output

@@ -140,6 +140,8 @@ class PathsParams(_Section):
     plots: Path
     figures: Path
     report: Path
+    predictions: Path  # the test window's per-row predictions (DVC output, not in git)
+    card: Path  # the model card (make model-card)
 
 
 class ValidateParams(_Section):
@@ -196,6 +198,8 @@ class EvaluateParams(_Section):
     baseline_margin: float = Field(ge=0.0, lt=1.0)  # ROC AUC points it must beat it by
     min_slice_rows: int = Field(ge=2)  # a smaller slice (schema.slices) gets no AUC
     max_slice_drop: float = Field(ge=0.0, lt=1.0)  # a slice's ROC AUC below the overall by more
+    bootstrap: int = Field(ge=50, le=100_000)  # resamples of every metric's confidence interval
+    confidence: float = Field(gt=0.5, lt=1.0)  # the intervals' level (train.seed seeds them)
 
 
 class GateParams(_Section):
@@ -204,6 +208,13 @@ class GateParams(_Section):
     floor: float | None = None
     significant: float = Field(ge=0.0)
     override_label: str = Field(min_length=1)
+    min_slice_rows: int = Field(ge=2)  # smaller slices (schema.slices) are not judged
+    max_slice_drop: float = Field(ge=0.0, lt=1.0)  # a slice's significant drop vs the base
+
+
+class CardParams(_Section):  # what the model card says that the pipeline cannot know
+    intended_use: str = Field(min_length=1)
+    limitations: list[str]
 
 
 class ReportParams(_Section):
@@ -346,6 +357,7 @@ class Params(_Section):
     evaluate: EvaluateParams
     gate: GateParams
     report: ReportParams
+    card: CardParams
     serve: ServeParams
     monitor: MonitorParams
 

@@ -102,14 +102,26 @@ def evaluate(
     metrics: Annotated[Path, _in("metrics JSON to write (paths.metrics)")],
     plots: Annotated[Path, _in("folder for plot data (paths.plots)")],
     figures: Annotated[Path, _in("folder for PNG renderings (paths.figures)")],
+    predictions: Annotated[Path, _in("per-row test predictions to write (paths.predictions)")],
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
-    """Score the model and a simpler baseline on the test window: metrics, plot data, PNGs."""
+    """Score the model and a simpler baseline on the test window: metrics with confidence
+    intervals, per-row predictions, plot data, PNGs."""
     from mlops.pipeline import evaluate as stage
 
     p = load_params(params)
     stage.main(
-        model, split, metrics, plots, figures, p.schema, p.evaluate, p.train, p.prepare, p.gate
+        model,
+        split,
+        metrics,
+        plots,
+        figures,
+        predictions,
+        p.schema,
+        p.evaluate,
+        p.train,
+        p.prepare,
+        p.gate,
     )
 
 

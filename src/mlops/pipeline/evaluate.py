@@ -5,7 +5,9 @@ Pure core: :func:`evaluate` takes the fitted pipeline, the baseline (:func:`fit_
 params, and returns an :class:`Evaluation` (metrics plus the data of every plot).
 :func:`baseline_shortfall` and :func:`unearned_features` are the verdicts the model tests
 pass on it (ML Test Score M5 and D2). :func:`main` writes
-``metrics.json`` (git-tracked, for ``dvc metrics diff``), plot data DVC renders
+``metrics.json`` (git-tracked, for ``dvc metrics diff``; every judged metric with its
+bootstrap confidence interval under ``intervals``), the per-row test predictions (a DVC
+output the PR report pairs base and branch on), plot data DVC renders
 (``dvc plots show / diff``) and PNG renderings for people.
 """
 
@@ -44,6 +46,8 @@ from mlops.core.config import (
     TrainParams,
 )
 from mlops.pipeline import figures, staleness
+from mlops.pipeline.bootstrap import Resampling, intervals
+from mlops.pipeline.scores import DIGITS, ranking
 from mlops.pipeline.slices import slice_metrics
 from mlops.pipeline.train import features_and_target, train
 from mlops.yours.estimators import ESTIMATORS
@@ -57,7 +61,6 @@ PLOT_FILES = {
     "importance": "importance.json",
     "confusion": "confusion.csv",
 }
-_DIGITS = 6
 # A feature earns its place when its mean permutation importance exceeds this many standard
 # deviations (of the repeats) above zero; schema.features.<name>.weak says why one is kept.
 IMPORTANCE_STDS = 2
@@ -71,6 +74,7 @@ class Evaluation:
     calibration: pd.DataFrame  # mean_predicted, observed_rate
     importance: pd.DataFrame  # feature, importance, std (sorted, largest first)
     confusion: pd.DataFrame  # actual, predicted: one row per test row
+    predictions: pd.DataFrame  # key (row_keys), target, probability: one row per test row
 
 
 def _thin(curve: pd.DataFrame, points: int) -> pd.DataFrame:
@@ -98,7 +102,7 @@ def _metrics(target: np.ndarray, probability: np.ndarray, threshold: float) -> d
         "positive_rate": float(target.mean()),
         "predicted_positive_rate": float(predicted.mean()),
     }
-    metrics = {k: round(float(v), _DIGITS) for k, v in metrics.items()}
+    metrics = {k: round(float(v), DIGITS) for k, v in metrics.items()}
     metrics["confusion"] = {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
     return metrics
 
@@ -118,9 +122,9 @@ def _curves(
     )
     calibration = pd.DataFrame({"mean_predicted": mean_predicted, "observed_rate": observed})
     return (
-        _thin(roc, params.curve_points).round(_DIGITS),
-        _thin(prc, params.curve_points).round(_DIGITS),
-        calibration.round(_DIGITS),
+        _thin(roc, params.curve_points).round(DIGITS),
+        _thin(prc, params.curve_points).round(DIGITS),
+        calibration.round(DIGITS),
     )
 
 
@@ -146,7 +150,7 @@ def _importance(
             "std": result.importances_std,
         }
     ).sort_values("importance", ascending=False, kind="stable", ignore_index=True)
-    return importance.round(_DIGITS)
+    return importance.round(DIGITS)
 
 
 def fit_baseline(
@@ -163,11 +167,14 @@ def fit_baseline(
     return train(table, schema, train_params.model_copy(update={"estimator": params.baseline}))
 
 
-def _ranking(target: np.ndarray, probability: np.ndarray) -> dict[str, float]:
-    return {
-        "roc_auc": round(float(roc_auc_score(target, probability)), _DIGITS),
-        "pr_auc": round(float(average_precision_score(target, probability)), _DIGITS),
-    }
+def row_keys(table: pd.DataFrame, schema: SchemaParams) -> np.ndarray:
+    """A key per row that names the same row on another branch: a hash of its time, its
+    target and how many rows with that time and target come before it. It survives a change
+    of the features or of the model, so the PR report can pair base and branch predictions."""
+    first = pd.util.hash_pandas_object(table[[schema.time, schema.target]], index=False)
+    seen = first.groupby(first.to_numpy()).cumcount()
+    pair = pd.DataFrame({"first": first.to_numpy(), "seen": seen.to_numpy()})
+    return pd.util.hash_pandas_object(pair, index=False).to_numpy()
 
 
 def evaluate(
@@ -192,8 +199,12 @@ def evaluate(
     metrics = _metrics(target, probability, params.threshold)
     metrics["rows"] = {"test": len(test)} | ({"train": train_rows} if train_rows else {})
     baseline_probability = baseline.predict_proba(features)[:, 1]
-    metrics["baseline"] = {"estimator": params.baseline} | _ranking(target, baseline_probability)
-    metrics["slices"] = slice_metrics(test, probability, schema, params.min_slice_rows)  # M6
+    metrics["baseline"] = {"estimator": params.baseline} | ranking(target, baseline_probability)
+    boot = Resampling(params.bootstrap, params.confidence, seed)
+    metrics["intervals"] = {"confidence": boot.confidence, "resamples": boot.resamples} | (
+        intervals(target, probability, params.threshold, boot)
+    )
+    metrics["slices"] = slice_metrics(test, probability, schema, params.min_slice_rows, boot)
     roc, prc, calibration = _curves(target, probability, params)
     predicted = (probability >= params.threshold).astype(int)
     return Evaluation(
@@ -203,6 +214,13 @@ def evaluate(
         calibration=calibration,
         importance=_importance(model, test, schema, params, seed),
         confusion=pd.DataFrame({"actual": target.astype(int), "predicted": predicted}),
+        predictions=pd.DataFrame(
+            {
+                "key": row_keys(test, schema),
+                "target": target.astype(int),
+                "probability": probability,
+            }
+        ),
     )
 
 
@@ -260,6 +278,7 @@ def main(
     metrics_path: Path,
     plots_dir: Path,
     figures_dir: Path,
+    predictions_path: Path,
     schema: SchemaParams,
     params: EvaluateParams,
     train_params: TrainParams,
@@ -271,7 +290,10 @@ def main(
     print(f"evaluate: fitting the baseline {params.baseline} ...", flush=True)
     baseline = fit_baseline(training, schema, train_params, params)
     test = pd.read_parquet(split_dir / "test.parquet")
-    print(f"evaluate: scoring {len(test):,} test rows ...", flush=True)
+    print(
+        f"evaluate: scoring {len(test):,} test rows, {params.bootstrap:,} bootstrap resamples ...",
+        flush=True,
+    )
     result = evaluate(
         model, test, schema, params, train_params.seed, baseline, train_rows=len(training)
     )
@@ -281,6 +303,8 @@ def main(
     )
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     _write_json(metrics_path, result.metrics)
+    predictions_path.parent.mkdir(parents=True, exist_ok=True)
+    result.predictions.to_parquet(predictions_path, index=False)  # the PR report pairs on it
     write_plots(result, plots_dir)
     pngs = figures.render_all(result, figures_dir)
     m, b = result.metrics, result.metrics["baseline"]

@@ -2,11 +2,11 @@
 
 ``schema.slices`` in params.yaml names the slices: a feature's every value, or its bands
 between edges. Pure core: :func:`slice_metrics` scores given probabilities on each slice
-(rows, positives, ROC and PR AUC; no AUC for a slice under ``evaluate.min_slice_rows`` rows
-or of one class, with the reason under ``no_auc``), :func:`weak_slices` is the verdict the
-model test passes on it. The evaluate stage calls :func:`slice_metrics` with the test
-window's probabilities it already has; the output is the nested ``slices`` mapping of
-``metrics.json`` (nested, so the top-level numbers the PR
+(rows, positives, ROC and PR AUC with their bootstrap intervals; no AUC for a slice under
+``evaluate.min_slice_rows`` rows or of one class, with the reason under ``no_auc``);
+:func:`weak_slices` is the verdict the model test passes on it. The evaluate stage calls
+:func:`slice_metrics` with the test window's probabilities it already has; the output is
+the nested ``slices`` mapping of ``metrics.json`` (nested, so the top-level numbers the PR
 report tabulates stay the model's).
 """
 
@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mlops.core.config import SchemaParams
-
-_DIGITS = 6
+from mlops.pipeline.bootstrap import RANKING, Resampling, intervals
+from mlops.pipeline.scores import ranking
 
 
 def _edge(value: float) -> str:
@@ -45,7 +44,12 @@ def slice_masks(table: pd.DataFrame, schema: SchemaParams) -> dict[str, pd.Serie
     return masks
 
 
-def _slice_entry(target: np.ndarray, probability: np.ndarray, min_rows: int) -> dict[str, Any]:
+def _slice_entry(
+    target: np.ndarray,
+    probability: np.ndarray,
+    min_rows: int,
+    bootstrap: Resampling | None,
+) -> dict[str, Any]:
     rows, positives = len(target), int(target.sum())
     entry: dict[str, Any] = {"rows": rows, "positives": positives}
     if rows < min_rows:
@@ -53,21 +57,28 @@ def _slice_entry(target: np.ndarray, probability: np.ndarray, min_rows: int) -> 
     elif positives in (0, rows):
         entry["no_auc"] = "one class only: ROC and PR AUC are undefined"
     else:
-        entry["roc_auc"] = round(float(roc_auc_score(target, probability)), _DIGITS)
-        entry["pr_auc"] = round(float(average_precision_score(target, probability)), _DIGITS)
+        entry |= ranking(target, probability)
+        if bootstrap is not None:
+            found = intervals(target, probability, None, bootstrap, RANKING)
+            entry["intervals"] = {m: found[m] for m in RANKING}
     return entry
 
 
 def slice_metrics(
-    table: pd.DataFrame, probability: np.ndarray, schema: SchemaParams, min_rows: int
+    table: pd.DataFrame,
+    probability: np.ndarray,
+    schema: SchemaParams,
+    min_rows: int,
+    bootstrap: Resampling | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Rows, positives and (from ``min_rows`` rows and both classes on) ROC and PR AUC of
-    ``probability`` (one per row of ``table``) on every slice of ``schema.slices``."""
+    ``probability`` (one per row of ``table``) on every slice of ``schema.slices``, with
+    their ``bootstrap`` confidence intervals (under ``intervals``) when it is given."""
     target = table[schema.target].to_numpy().astype(int)
     probability = np.asarray(probability)
     masks = slice_masks(table, schema)
     return {
-        name: _slice_entry(target[mask], probability[mask], min_rows)
+        name: _slice_entry(target[mask], probability[mask], min_rows, bootstrap)
         for name, mask in ((n, m.to_numpy(dtype=bool)) for n, m in masks.items())
     }
 

@@ -20,22 +20,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
 from mlops.core.config import EvaluateParams, GateParams, PrepareParams, SchemaParams
+from mlops.pipeline.scores import DIGITS, ranking, two_classes
 from mlops.pipeline.train import features_and_target
 
 # evaluate.staleness_period -> pandas period frequency
 _FREQUENCIES = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
-_DIGITS = 6
 
 
 def _auc(group: pd.DataFrame) -> float | None:
     """ROC AUC of one period, None when it holds only one class (undefined)."""
-    if group["target"].nunique() < 2:
+    target = group["target"].to_numpy()
+    if not two_classes(target):
         return None
-    return round(float(roc_auc_score(group["target"], group["probability"])), _DIGITS)
+    return ranking(target, group["probability"].to_numpy())["roc_auc"]
 
 
 def _periods(times: pd.Series, period: str) -> pd.Series:
@@ -63,7 +63,7 @@ def staleness_curve(
                 "age_periods": (name - start).n + 1,
                 "rows": len(group),
                 "roc_auc": auc,
-                "drop": None if auc is None else round(test_auc - auc, _DIGITS),
+                "drop": None if auc is None else round(test_auc - auc, DIGITS),
             }
         )
     stale = [p["age_periods"] for p in points if p["drop"] is not None and p["drop"] > max_drop]

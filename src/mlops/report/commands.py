@@ -104,3 +104,30 @@ def gate_label(
             f"('{rules.override_label}'): the gate's verdict cannot change, nothing to do"
         )
     set_output("gate", affects)
+
+
+@command(app, "model-card")
+def model_card(
+    attach: Annotated[
+        bool,
+        typer.Option(
+            "--attach",
+            help="also attach the card to the GitHub release model-<version> (gh, GH_TOKEN)",
+        ),
+    ] = False,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Write the model card (paths.card) from params.yaml, dvc.lock and metrics.json; with
+    --attach, upload it to the release of the model dvc.lock records."""
+    from mlops.core.github import gh
+    from mlops.release.notes import release_tag
+    from mlops.report.card import write_card
+
+    p = load_params(params)
+    path = write_card(p)
+    print(f"model-card: {path}")
+    if attach:
+        tag = release_tag(p)
+        print(f"+ gh release upload {tag} {path} --clobber", flush=True)
+        gh("release", "upload", tag, str(path), "--clobber")
+        print(f"model-card: attached to the release {tag}")

@@ -1,8 +1,14 @@
 """The quality gate: may this branch merge?
 
-A pull request cannot loosen its own gate: the rules (``gate`` in params.yaml) are read from
-the base branch, and a branch that changes them fails the gate unless it carries the base's
-override label. A failed pipeline fails the gate, and no label overrides that.
+It fails when the primary metric drops by more than ``gate.max_drop`` and the drop is
+significant (the interval of the difference, :mod:`mlops.report.significance`, excludes
+zero), when a slice drops by more than ``gate.max_slice_drop`` significantly, when the metric
+falls beyond the floor, or when the base's metrics measure something else (another target,
+positive label, test window or feature set: :mod:`mlops.report.comparable`), which a reviewer
+confirms with the override label. A pull request cannot loosen its own gate: the rules
+(``gate`` in params.yaml) are read from the base branch, and a branch that changes them fails
+the gate unless it carries the base's override label. A failed pipeline fails the gate, and
+no label overrides that.
 """
 
 from __future__ import annotations
@@ -18,6 +24,15 @@ from mlops.core.config import GateParams
 from mlops.report.diffs import params_diff
 from mlops.report.failure import PipelineFailure
 from mlops.report.metrics import DIRECTIONS, label, scalars
+from mlops.report.significance import (
+    WORSE,
+    Comparison,
+    Difference,
+    SliceChange,
+    judge,
+)
+
+NOT_COMPARABLE = "not comparable"
 
 # --------------------------------------------------------------------------- the rules
 
@@ -84,10 +99,15 @@ class GateResult:
     metric: str
     head: float | None  # None when the pipeline failed: no metric of this branch
     base: float | None
-    verdict: str  # better / worse / unchanged / new / failed (the pipeline did)
+    verdict: str  # better / worse / no significant change / new / not comparable / failed
     passed: bool
     overridden: bool
     reasons: list[str] = field(default_factory=list)
+    interval: list[float] | None = None  # of head - base on the metric
+    how: str | None = None  # how the interval was obtained, in words
+    method: str | None = None  # paired / intervals / threshold
+    confidence: float | None = None
+    not_comparable: list[str] = field(default_factory=list)  # why, when not comparable
 
     @property
     def delta(self) -> float | None:
@@ -107,6 +127,16 @@ class GateResult:
         return text
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate weighs besides the two metrics files: how significant the change is,
+    the slices' changes, and why the two sides may not be comparable."""
+
+    comparison: Comparison | None = None
+    slices: list[SliceChange] = field(default_factory=list)
+    not_comparable: list[str] = field(default_factory=list)
+
+
 def gate(
     head: dict[str, Any],
     base: dict[str, Any] | None,
@@ -116,8 +146,12 @@ def gate(
     source: str = "params.yaml",
     changes: list[tuple[str, Any, Any]] | None = None,
     failure: PipelineFailure | None = None,
+    evidence: Evidence | None = None,
 ) -> GateResult:
-    """Judge the primary metric: no worse than base by more than ``max_drop``, above the floor.
+    """Judge the primary metric: no significant drop larger than ``max_drop`` against the
+    base, no slice's significant drop larger than ``max_slice_drop``, beyond the floor, and
+    comparable with the base at all (``evidence``; without it, a change of
+    ``gate.significant`` or more counts as significant).
 
     ``rules`` are the base branch's (see :func:`gate_rules`; ``source`` says where they are
     written, for the messages); ``changes`` are the branch's changes to them, which fail the
@@ -136,35 +170,106 @@ def gate(
             f"gate.metric in {source} is '{metric}', which is not in the metrics "
             f"({', '.join(head_values)})"
         )
-    value = head_values[metric]
-    reasons = [
-        *_drop_reasons(value, base_value, rules, source),
-        *_floor_reasons(value, rules, source),
-        *change_reasons,
-    ]
-    verdict = _verdict(value, base_value, rules)
-    return GateResult(metric, value, base_value, verdict, not reasons, overridden, reasons)
+    value, evidence = head_values[metric], evidence or Evidence()
+    diff = _difference(metric, value, base_value, rules, evidence.comparison)
+    if evidence.not_comparable and diff is not None:
+        judged = [_comparability_reason(evidence.not_comparable, rules)]
+    else:
+        judged = [*_drop_reasons(diff, base_value, rules, source, evidence.comparison)]
+        judged += _slice_reasons(evidence.slices, rules, source)
+    reasons = [*judged, *_floor_reasons(value, rules, source), *change_reasons]
+    comparison = evidence.comparison
+    return GateResult(
+        metric,
+        value,
+        base_value,
+        _verdict(diff, evidence.not_comparable),
+        not reasons,
+        overridden,
+        reasons,
+        interval=diff.interval if diff else None,
+        how=comparison.how if comparison and diff else None,
+        method=comparison.method if comparison and diff else None,
+        confidence=comparison.confidence if comparison else None,
+        not_comparable=evidence.not_comparable if diff else [],
+    )
 
 
-def _verdict(value: float, base: float | None, rules: GateParams) -> str:
-    """new (nothing to compare with), unchanged (within ``significant``), better or worse."""
+def _difference(
+    metric: str,
+    value: float,
+    base: float | None,
+    rules: GateParams,
+    comparison: Comparison | None,
+) -> Difference | None:
+    """The change of ``metric`` against the base with its interval (None without a base);
+    without a comparison, judged by the ``gate.significant`` threshold."""
     if base is None:
+        return None
+    if comparison is not None and metric in comparison.differences:
+        return comparison.differences[metric]
+    delta = value - base
+    return Difference(metric, delta, None, judge(metric, delta, None, rules.significant))
+
+
+def _verdict(diff: Difference | None, not_comparable: list[str]) -> str:
+    """new (nothing to compare with), not comparable, or the difference's verdict."""
+    if diff is None:
         return "new"
-    if abs(value - base) < rules.significant:
-        return "unchanged"
-    return "better" if (value - base) * DIRECTIONS.get(rules.metric, 1) > 0 else "worse"
+    return NOT_COMPARABLE if not_comparable else diff.verdict
 
 
-def _drop_reasons(value: float, base: float | None, rules: GateParams, source: str) -> list[str]:
+def _comparability_reason(why: list[str], rules: GateParams) -> str:
+    return (
+        f"the metrics are not comparable with the base's: {'; '.join(why)}. A reviewer "
+        f"confirms that this change of task is intended with the PR label "
+        f"'{rules.override_label}'"
+    )
+
+
+def _slice_reasons(slices: list[SliceChange], rules: GateParams, source: str) -> list[str]:
+    """The worst slice whose ROC AUC dropped significantly by more than max_slice_drop."""
+    failing = [c for c in slices if c.verdict == WORSE and -c.delta > rules.max_slice_drop]
+    if not failing:
+        return []
+    worst = min(failing, key=lambda c: c.delta)
+    more = f" (and {len(failing) - 1} more slices)" if len(failing) > 1 else ""
+    interval = (
+        ""
+        if worst.interval is None
+        else (f", interval of the difference {worst.interval[0]:+.4f} to {worst.interval[1]:+.4f}")
+    )
+    return [
+        f"slice {worst.name}: ROC AUC dropped from {worst.base:.4f} to {worst.head:.4f} "
+        f"({worst.delta:+.4f}{interval}), more than gate.max_slice_drop "
+        f"{rules.max_slice_drop:g} in {source}{more}"
+    ]
+
+
+def _drop_reasons(
+    diff: Difference | None,
+    base: float | None,
+    rules: GateParams,
+    source: str,
+    comparison: Comparison | None,
+) -> list[str]:
+    """The primary metric's drop, when larger than max_drop and significant."""
+    if diff is None or base is None:
+        return []
     direction = DIRECTIONS.get(rules.metric, 1)
-    if base is not None and -((value - base) * direction) > rules.max_drop:
-        word = "dropped" if direction > 0 else "rose"
-        return [
-            f"{label(rules.metric)} {word} from {base:.4f} to {value:.4f} "
-            f"({value - base:+.4f}); the most allowed is {rules.max_drop:.4f} "
-            f"(gate.max_drop in {source})"
-        ]
-    return []
+    if -(diff.delta * direction) <= rules.max_drop or diff.verdict != WORSE:
+        return []
+    word = "dropped" if direction > 0 else "rose"
+    interval, noise = "", "no interval to judge noise"
+    if diff.interval is not None and comparison is not None:
+        level = f"{comparison.confidence:.0%} " if comparison.confidence else ""
+        interval = f"; {level}interval {diff.interval_text()}, {comparison.method}"
+        noise = "a drop larger than noise"
+    return [
+        f"{label(rules.metric)} {word} from {base:.4f} to {base + diff.delta:.4f} "
+        f"({diff.delta:+.4f}{interval}); the most allowed is {rules.max_drop:.4f} "
+        f"(gate.max_drop in {source}), and it is {noise}"
+    ]
 
 
 def _floor_reasons(value: float, rules: GateParams, source: str) -> list[str]:
@@ -211,8 +316,12 @@ def decision(result: GateResult, rules: GateRules, failure: PipelineFailure | No
     (fixing the pipeline, or a reviewer's override label)."""
     warning = [f"gate: warning: {rules.warning}"] if rules.warning else []
     if result.passed:
-        said = f"gate: {result.message()}: {result.metric} {result.head:.4f} ({result.verdict})"
-        return GateDecision(True, [said], warning)
+        said = f"gate: {result.message()}: {result.metric} {result.head:.4f} ({result.verdict}"
+        if result.interval is not None:
+            level = f"{result.confidence:.0%} " if result.confidence else ""
+            low, high = result.interval
+            said += f"; {level}interval of the difference {low:+.4f} to {high:+.4f}"
+        return GateDecision(True, [said + ")"], warning)
     if result.overridden:
         said = f"gate: {result.message()}; passing because the PR has the override label"
         return GateDecision(True, [said], warning)

@@ -39,6 +39,8 @@ class MetricRow:
     base: float | None
     direction: int
     significant: bool
+    interval: list[float] | None = None  # this branch's confidence interval
+    difference: list[float] | None = None  # interval of head - base (significant: excludes 0)
 
     @property
     def delta(self) -> float | None:

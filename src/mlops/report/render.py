@@ -17,26 +17,28 @@ parts. Pure: :class:`ReportInputs` holds everything, :mod:`mlops.report.collect`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from mlops.core.config import ReportParams
 from mlops.report import charts
 from mlops.report.diffs import DataDiff, params_diff
 from mlops.report.failure import PipelineFailure
-from mlops.report.gate import GateResult, GateRules
-from mlops.report.metrics import compare_metrics, label
+from mlops.report.gate import Evidence, GateResult, GateRules
+from mlops.report.judged import comparability_section, params_with_schema, slices_section
+from mlops.report.metrics import MetricRow, compare_metrics, label
 from mlops.report.sections import (
     confusion_table,
     data_section,
     details,
     failure_section,
     metrics_table,
-    params_section,
     rules_section,
     stages_section,
     verdict_line,
 )
+from mlops.report.significance import NO_CHANGE
 
 
 @dataclass
@@ -58,6 +60,8 @@ class ReportInputs:
     settings: ReportParams
     artifact_url: str | None = None
     failure: PipelineFailure | None = None
+    evidence: Evidence | None = None  # significance, slices, comparability (None: no base)
+    card: Path | None = None  # this branch's model card, written beside the report
 
 
 @dataclass
@@ -81,32 +85,86 @@ def sections(inputs: ReportInputs) -> list[Section]:
     rules_text = rules_section(inputs.gate_rules, inputs.base_ref)
     top = [Section("Quality gate rules", rules_text, 0)] if rules_text else []
     params = Section(
-        f"Params changed ({len(changes)})", params_section(changes, inputs.base_ref), 1
+        f"Params changed ({len(changes)})", params_with_schema(changes, inputs.base_ref), 1
     )
     data = Section(
         "Data", data_section(inputs.data, inputs.settings.psi_threshold, inputs.base_ref), 2
     )
     if inputs.failure is not None:
         return _failed_run(inputs, inputs.failure, top, params, data)
-    rows = compare_metrics(
-        inputs.head_metrics, inputs.base_metrics, inputs.gate_rules.rules.significant
-    )
     confusion = confusion_table(inputs.head_metrics, inputs.base_metrics, inputs.base_ref)
     hp, bp = inputs.head_plots, inputs.base_plots
     return [
         *top,
-        Section("Metrics", metrics_table(rows, inputs.base_ref), 0),
+        *_judged(inputs),
         params,
         data,
         Section("Curves", "\n\n".join(charts.curves(hp, bp)) + "\n\n" + confusion, 3),
         Section("More plots", "\n\n".join(charts.more_plots(hp, bp)), 5, collapsed=True),
         Section("Pipeline stages", stages_section(inputs.stages), 4, collapsed=True),
+        *_card(inputs.card, inputs.artifact_url),
         *_artifacts(
             inputs.artifact_url,
-            "Full-resolution plots (PNG and the interactive DVC plots page), metrics and this "
-            "report",
+            "Full-resolution plots (PNG and the interactive DVC plots page), metrics, the "
+            "model card and this report",
         ),
     ]
+
+
+def _card(card: Path | None, url: str | None) -> list[Section]:
+    """Where this branch's model card is (the release of a merge attaches the same card)."""
+    if card is None:
+        return []
+    where = f"in the [workflow run artifacts]({url})" if url else "beside this report"
+    text = (
+        f"This branch's model card (data, windows, features, metrics with intervals, slices, "
+        f"calibration, limitations, intended use): `{card.name}` {where}."
+    )
+    return [Section("Model card", text, 4)]
+
+
+def _judged(inputs: ReportInputs) -> list[Section]:
+    """Why the two sides are not comparable (if so), the metrics with their intervals, and
+    the slices that moved most."""
+    rules, evidence = inputs.gate_rules.rules, inputs.evidence
+    rows = compare_metrics(inputs.head_metrics, inputs.base_metrics, rules.significant)
+    rows, note = _with_intervals(rows, inputs)
+    parts = [Section("Metrics", metrics_table(rows, inputs.base_ref, note), 0)]
+    if evidence is None:
+        return parts
+    if evidence.not_comparable:
+        body = comparability_section(evidence.not_comparable, rules.override_label, inputs.base_ref)
+        parts.insert(0, Section("Not comparable", body, 0))
+    slices = slices_section(evidence.slices, rules, inputs.base_ref)
+    parts.append(Section("Slices", slices, 2))
+    return parts
+
+
+def _with_intervals(rows: list[MetricRow], inputs: ReportInputs) -> tuple[list[MetricRow], str]:
+    """The rows with this branch's intervals and the interval of each difference (bold when
+    it excludes zero), and the sentence saying how the differences were judged."""
+    own = inputs.head_metrics.get("intervals") or {}
+    comparison = inputs.evidence.comparison if inputs.evidence else None
+    differences = comparison.differences if comparison else {}
+    judged = []
+    for row in rows:
+        diff = differences.get(row.name)
+        significant = row.significant if diff is None else diff.verdict != NO_CHANGE
+        judged.append(
+            replace(
+                row,
+                interval=own.get(row.name),
+                difference=diff.interval if diff else None,
+                significant=significant,
+            )
+        )
+    if not own:
+        return judged, ""
+    level = f"{own['confidence']:.0%}" if "confidence" in own else ""
+    note = f"Intervals: {level} bootstrap ({own.get('resamples', 0):,} resamples of the test rows)"
+    if comparison is not None:
+        note += f"; the differences are judged {comparison.how}"
+    return judged, note + "."
 
 
 def _failed_run(
@@ -159,7 +217,8 @@ def header(inputs: ReportInputs) -> str:
             "",
             f"`{inputs.head_ref}` ({inputs.head_sha[:7]}) compared with `{inputs.base_ref}` "
             f"({inputs.base_sha[:7]}). Gate (rules from {inputs.gate_rules.source}): "
-            f"{label(rules.metric)} may not get worse by more than {rules.max_drop:g}{floor}; "
+            f"{label(rules.metric)} may not get significantly worse by more than "
+            f"{rules.max_drop:g}{floor}, nor any slice by more than {rules.max_slice_drop:g}; "
             f"the PR label `{rules.override_label}` overrides it.",
         ]
     )

@@ -17,11 +17,17 @@ from mlops.report.failure import PipelineFailure
 from mlops.report.gate import GateResult, GateRules
 from mlops.report.metrics import MetricRow, label
 
-VERDICT_ICONS = {"better": "✅", "unchanged": "➖", "new": "🆕", "worse": "⚠️"}
+VERDICT_ICONS = {
+    "better": "✅",
+    "no significant change": "➖",
+    "new": "🆕",
+    "worse": "⚠️",
+    "not comparable": "⚖️",
+}
 MAX_PROBLEMS = 50  # problems listed in the report; the rest are in the artifacts
 
 
-def _fmt(value: Any) -> str:
+def fmt_value(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -54,16 +60,38 @@ def verdict_line(result: GateResult, base_ref: str, failure: PipelineFailure | N
         icon = VERDICT_ICONS[result.verdict]
     if result.base is None:
         what = f"New: {name} {result.head:.4f} (no metrics on {base_ref} to compare with)"
+    elif result.not_comparable:
+        what = f"Not comparable: {name} {result.head:.4f} here, {result.base:.4f} on {base_ref}"
     else:
         what = (
             f"{result.verdict.capitalize()}: {name} {result.head:.4f} vs {result.base:.4f} "
-            f"on {base_ref} ({result.delta:+.4f})"
+            f"on {base_ref} ({result.delta:+.4f}{_interval_words(result)})"
         )
     return f"## {icon} {what} · {result.message()}"
 
 
-def metrics_table(rows: list[MetricRow], base_ref: str) -> str:
+def _interval_words(result: GateResult) -> str:
+    if result.interval is None:
+        return ""
+    level = f"{result.confidence:.0%} " if result.confidence else ""
+    how = {"paired": ", paired", "intervals": ", unpaired"}.get(result.method or "", "")
+    return f", {level}interval {_span(result.interval)}{how}"
+
+
+def _span(interval: list[float] | None, signed: bool = True) -> str:
+    if interval is None:
+        return "–"
+    low, high = interval
+    return f"{low:+.4f} to {high:+.4f}" if signed else f"{low:.4f}–{high:.4f}"
+
+
+def metrics_table(rows: list[MetricRow], base_ref: str, note: str = "") -> str:
+    """Every metric of both sides with the delta; with intervals when there are some
+    (``note`` says how the interval of the difference was obtained)."""
     arrows = {"better": "▲ better", "worse": "▼ worse", "unchanged": "", "changed": "changed"}
+    with_intervals = any(r.interval or r.difference for r in rows)
+    if with_intervals:
+        return _interval_table(rows, base_ref, arrows, note)
     lines = [
         f"| metric | this branch | {base_ref} | Δ | |",
         "|---|---:|---:|---:|---|",
@@ -71,18 +99,42 @@ def metrics_table(rows: list[MetricRow], base_ref: str) -> str:
     for row in rows:
         direction = {1: "↑", -1: "↓", 0: ""}[row.direction]
         delta = "–" if row.delta is None else f"{row.delta:+.4f}"
-        head = _fmt(row.head)
+        head = fmt_value(row.head)
         if row.significant and row.direction != 0:
             head, delta = f"**{head}**", f"**{delta}**"
         status = arrows.get(row.change, row.change)
-        lines.append(
-            f"| {label(row.name)} {direction} | {head} | {_fmt(row.base)} | {delta} | {status} |"
-        )
+        base = fmt_value(row.base)
+        lines.append(f"| {label(row.name)} {direction} | {head} | {base} | {delta} | {status} |")
     lines.append("")
     lines.append(
         "↑ higher is better, ↓ lower is better; bold: a change of at least the "
         "`gate.significant` threshold."
     )
+    return "\n".join(lines)
+
+
+def _interval_table(rows: list[MetricRow], base_ref: str, arrows: dict[str, str], note: str) -> str:
+    lines = [
+        f"| metric | this branch | interval | {base_ref} | Δ | interval of Δ | |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        direction = {1: "↑", -1: "↓", 0: ""}[row.direction]
+        delta = "–" if row.delta is None else f"{row.delta:+.4f}"
+        head = fmt_value(row.head)
+        if row.significant and row.direction != 0:
+            head, delta = f"**{head}**", f"**{delta}**"
+        cells = [
+            f"{label(row.name)} {direction}",
+            head,
+            _span(row.interval, signed=False) if row.interval else "",
+            fmt_value(row.base),
+            delta,
+            _span(row.difference) if row.difference else "",
+            arrows.get(row.change, row.change),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"↑ higher is better, ↓ lower is better; bold: a significant change. {note}"]
     return "\n".join(lines)
 
 
@@ -113,14 +165,6 @@ def confusion_table(head: dict[str, Any], base: dict[str, Any] | None, base_ref:
     )
 
 
-def params_section(changes: list[tuple[str, Any, Any]], base_ref: str) -> str:
-    if not changes:
-        return f"No params changed against {base_ref}."
-    lines = [f"| param | {base_ref} | this branch |", "|---|---|---|"]
-    lines += [f"| `{key}` | {_fmt(old)} | {_fmt(new)} |" for key, old, new in changes]
-    return "\n".join(lines)
-
-
 def data_section(diff: DataDiff, threshold: float, base_ref: str) -> str:
     if not diff.changed:
         short = (diff.head_hash or "?")[:12]
@@ -135,8 +179,8 @@ def data_section(diff: DataDiff, threshold: float, base_ref: str) -> str:
         "",
         f"| | {base_ref} | this branch |",
         "|---|---:|---:|",
-        f"| labelled rows | {_fmt(b_rows)} | {_fmt(h_rows)} |",
-        f"| target rate | {_fmt(b_rate)} | {_fmt(h_rate)} |",
+        f"| labelled rows | {fmt_value(b_rows)} | {fmt_value(h_rows)} |",
+        f"| target rate | {fmt_value(b_rate)} | {fmt_value(h_rate)} |",
         "",
     ]
     for title, items in (
@@ -246,5 +290,7 @@ def rules_section(rules: GateRules, base_ref: str) -> str:
             f"| rule | {base_ref} | this branch |",
             "|---|---|---|",
         ]
-        lines += [f"| `{key}` | {_fmt(old)} | {_fmt(new)} |" for key, old, new in rules.changes]
+        lines += [
+            f"| `{key}` | {fmt_value(old)} | {fmt_value(new)} |" for key, old, new in rules.changes
+        ]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """The `report` command's work: collect the inputs, render the report, and write it where CI
-picks it up (report.md, gate.json, the interactive plots page, the job summary)."""
+picks it up (report.md, gate.json, the interactive plots page, the branch's model card, the
+job summary)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from mlops.core import github
 from mlops.core.config import DEFAULT_PARAMS, Params
 from mlops.pipeline.repro import RECORD_FILE
+from mlops.report.card import write_card
 from mlops.report.collect import collect
 from mlops.report.gate import GateResult
 from mlops.report.render import render
@@ -51,6 +53,7 @@ def main(
     inputs = collect(params, raw_params, base, out_dir / RECORD_FILE, outcome, params_file)
     if inputs.failure is None:  # after a failure there are no plots of this branch to diff
         render_plots_page(inputs.base_sha, out_dir)
+        inputs.card = write_card(params, out_dir / "model-card.md")  # the report links it
     text = render(inputs)
     (out_dir / "report.md").write_text(text)
     (out_dir / "gate.json").write_text(json.dumps(asdict(inputs.gate), indent=2) + "\n")

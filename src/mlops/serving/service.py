@@ -6,7 +6,8 @@ the settings of the ``serve`` section. The model served is the one ``dvc.lock`` 
 checked by MD5 at start-up and loaded with skops' trusted-type list (no pickle).
 
 Endpoints: ``POST /predict`` (one record), ``POST /predict_batch`` (``{"records": [...]}``),
-``GET /livez``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /docs`` (OpenAPI).
+``GET /livez``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /docs`` (OpenAPI),
+``GET /model-card`` (the model card the bento ships: ``paths.card``, ``make model-card``).
 Run it with ``make serve`` (the built bento) or, from the source after ``make bento``,
 ``uv run bentoml serve mlops.serving.service:ModelService``.
 """
@@ -20,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from mlops.core.config import load_params
 from mlops.serving import metrics
@@ -65,6 +70,21 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+async def _model_card(_: Request) -> PlainTextResponse:
+    card = PARAMS.paths.card
+    if not card.exists():
+        return PlainTextResponse(
+            f"no model card at {card} in this build: `make bento` writes it (make model-card)",
+            status_code=404,
+        )
+    return PlainTextResponse(card.read_text(), media_type="text/markdown; charset=utf-8")
+
+
+# Mounted at the root: BentoML's mount is passive (only /model-card matches it), so GET
+# /model-card answers without a redirect and every other route stays BentoML's.
+CARD_APP = Starlette(routes=[Route("/model-card", _model_card)])
+
+
 @bentoml.service(
     name=SERVE.name,
     workers=SERVE.workers,
@@ -77,6 +97,7 @@ def settle_heap() -> None:
         }
     },
 )
+@bentoml.asgi_app(CARD_APP, path="/")
 class ModelService:
     model_ref = bentoml.models.BentoModel(MODEL_TAG)
 

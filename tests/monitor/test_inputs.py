@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops.cli import app
-from mlops.core.config import check_month
+from mlops.core.monitor_config import check_month
 from tests.conftest import params_with
 
 HOSTILE = "2013-11$(touch pwned)"

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.core.config import MonitorParams, Params, ParamsError, load_params
+from mlops.core.config import Params, ParamsError, load_params
+from mlops.core.monitor_config import MonitorParams
 from mlops.monitoring import run
 from mlops.monitoring.drift import analyse, reference_frame
 from mlops.monitoring.errors import MonitorError

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops.cli import app
-from mlops.core.config import ReplayParams
+from mlops.core.monitor_config import ReplayParams
 from mlops.monitoring import replay
 from tests.conftest import feature, make_table, params_with
 

@@ -105,7 +105,8 @@ def replay(
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Replay a later month of the data against the service; write late labels."""
-    from mlops.core.config import check_month, load_params
+    from mlops.core.config import load_params
+    from mlops.core.monitor_config import check_month
     from mlops.monitoring import replay as stage
 
     if month is not None:  # first: it may come from a workflow's dispatch input

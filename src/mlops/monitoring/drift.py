@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.core.config import MonitorParams, SchemaParams
+from mlops.core.config import SchemaParams
+from mlops.core.monitor_config import MonitorParams
 from mlops.monitoring.errors import MonitorError
 from mlops.monitoring.logs import PREDICTION, PROBABILITY, TARGET
 from mlops.monitoring.summary import finite, plain, report_html

@@ -29,8 +29,9 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from mlops.core.config import MonitorParams, Params, ReplayParams, SchemaParams
+from mlops.core.config import Params, SchemaParams
 from mlops.core.errors import UserError
+from mlops.core.monitor_config import MonitorParams, ReplayParams
 
 
 class ReplayError(UserError, RuntimeError):

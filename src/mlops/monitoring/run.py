@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from mlops.core.config import MonitorParams, Params, SchemaParams
+from mlops.core.config import Params, SchemaParams
+from mlops.core.monitor_config import MonitorParams
 from mlops.monitoring import history
 from mlops.monitoring.drift import Analysis, analyse, reference_frame
 from mlops.monitoring.logs import LogStats, current_frame, read_labels, sample_log

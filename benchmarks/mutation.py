@@ -107,20 +107,24 @@ def prepare_folder(module: Module) -> Path:
 
 
 def _mutmut(folder: Path, *args: str, log: Path | None = None) -> str:
+    """Run mutmut in ``folder``; its output, or (with ``log``) written there as it comes
+    (``tail -f`` it to follow a long run)."""
     command = [sys.executable, "-m", "mutmut", *args]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(
-        command, cwd=folder, env=env, capture_output=True, text=True, check=False
-    )
-    if log is not None:
-        log.write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
+    if log is None:
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
+        output, code = done.stdout + done.stderr, done.returncode
+    else:
+        with log.open("w") as out:
+            code = subprocess.run(command, cwd=folder, env=env, stdout=out, stderr=out).returncode
+        output = log.read_text()
+    if code != 0:
+        tail = "\n".join(output.splitlines()[-30:])
         raise SystemExit(
-            f"mutmut {' '.join(args[:1])} failed in {folder} (exit {done.returncode}); "
-            f"the end of its output:\n{tail}\nThe whole log: {log or 'above'}"
+            f"mutmut {args[0]} failed in {folder} (exit {code}); the end of its output:\n"
+            f"{tail}\nThe whole log: {log or 'above'}"
         )
-    return done.stdout
+    return output
 
 
 def statuses(folder: Path, module: Module) -> dict[str, str]:
@@ -216,7 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     results = dict(previous.get("modules", {})) if args.module else {}
     failed: list[str] = []
     for number, module in enumerate(modules, 1):
-        print(f"mutation {number}/{len(modules)}: {module.name} ({module.source}) ...", flush=True)
+        print(
+            f"mutation {number}/{len(modules)}: {module.name} ({module.source}; follow it: "
+            f"tail -f {(WORK / module.name / 'mutmut.log').relative_to(ROOT)}) ...",
+            flush=True,
+        )
         result = results[module.name] = measure(module)
         print(
             f"  {result['mutants']} mutants, {result['killed']} killed, {result['survived']} "

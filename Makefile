@@ -216,3 +216,9 @@ retrain-blocked: install ## Comment on the drift issue why retraining did not st
 
 bench-monitor: install ## Benchmark the monitor on 1M and 10M logged rows -> benchmarks/monitor.json
 	$(RUN) python benchmarks/monitor.py
+
+# --- mutation testing (weekly: .github/workflows/mutation.yml) ------------------------------
+.PHONY: mutation
+
+mutation: install ## Mutation-test the decision logic (mutmut) -> benchmarks/mutation.json; fails below a floor
+	$(RUN) python benchmarks/mutation.py $${MUTATION_MODULE:+--module "$$MUTATION_MODULE"}

@@ -36,6 +36,8 @@ from typing import Any
 
 import yaml
 
+from mlops.core.github import step_summary
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "benchmarks" / "mutation.yaml"
 RESULTS = ROOT / "benchmarks" / "mutation.json"
@@ -247,11 +249,29 @@ def main(argv: list[str] | None = None) -> int:
         + "\n"
     )
     print(f"-> {RESULTS.relative_to(ROOT)}")
+    step_summary(summary_markdown(results))
     if not args.keep:
         shutil.rmtree(WORK, ignore_errors=True)
     for problem in failed:
         print(f"::error::{problem}" if os.environ.get("GITHUB_ACTIONS") else problem)
     return 1 if failed else 0
+
+
+def summary_markdown(results: dict[str, Any]) -> str:
+    """The scores as a Markdown table (the workflow's job summary)."""
+    lines = [
+        "## Mutation testing",
+        "",
+        "| module | mutants | killed | survived | equivalent | score | floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        mark = "" if r["score"] >= r["floor"] else " ❌"
+        lines.append(
+            f"| {name} | {r['mutants']} | {r['killed']} | {r['survived']} | {r['equivalent']} "
+            f"| {r['score']:.1%}{mark} | {r['floor']:.0%} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _version() -> str:

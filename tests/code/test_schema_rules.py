@@ -207,7 +207,7 @@ def test_max_unlabelled_exactly_passes_and_one_more_fails(params):
     target = params.schema.target
     table = _valid(params, rows)
     table.loc[table.index[-allowed:], target] = pd.NA  # unlabelled negatives
-    labelled, summary = validate(table, params.schema, rules)
+    _, summary = validate(table, params.schema, rules)
     assert (summary["rows"], summary["labelled_rows"]) == (rows, rows - allowed)
     assert summary["unlabelled_rows"] == allowed
     table.loc[table.index[-allowed - 1], target] = pd.NA

@@ -68,9 +68,7 @@ def test_a_row_before_train_start_is_in_no_window(params, table_factory):
     assert sum(len(p) for p in parts.values()) == len(table)
 
 
-def test_windows_keep_the_columns_a_fresh_index_and_the_order_of_equal_times(
-    params, table_factory
-):
+def test_windows_keep_the_columns_a_fresh_index_and_the_order_of_equal_times(params, table_factory):
     """Rows of one timestamp stay in the order they came in (a stable sort: a re-run writes
     the same files), and each window has a fresh 0..n-1 index and no added column."""
     time = params.schema.time

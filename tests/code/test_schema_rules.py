@@ -320,3 +320,19 @@ def test_missing_numbers_are_a_group_of_their_own():
     values = pd.Series([np.nan, np.nan, 1.0, 1.0] * 4)
     target = pd.Series([1, 1, 0, 0] * 4)
     assert target_auc(values, target, category=False) == 1.0
+
+
+def test_a_value_of_the_wrong_type_hides_only_its_own_column_s_other_rules(params):
+    typed = feature(params, "required float")
+    bounded = feature(params, "bounded", other_than=(typed,))
+    if params.schema.feature_names.index(bounded) < params.schema.feature_names.index(typed):
+        pytest.skip("the first bounded feature comes before the first required float")
+    table = make_table(params, rows=20)
+    table[typed] = table[typed].astype(object)
+    table.loc[0, typed] = "far"
+    table.loc[1, bounded] = params.schema.features[bounded].max + 1
+    failures = _failures(table, table_schema(params.schema, labelled=False))
+    assert [(f.column, f.rule.split("(")[0], f.rows) for f in failures] == [
+        (typed, "type", 1),
+        (bounded, "in_range", 1),
+    ]

@@ -336,3 +336,35 @@ def test_a_value_of_the_wrong_type_hides_only_its_own_column_s_other_rules(param
         (typed, "type", 1),
         (bounded, "in_range", 1),
     ]
+
+
+def test_missing_numbers_are_not_the_lowest_quantile():
+    """Missing values are a group of their own, not merged with the lowest numbers: here
+    the missing rows are all positive and the numbers all negative, a perfect ranking."""
+    values = pd.Series([np.nan] * 20 + list(range(1, 201)), dtype="float64")
+    target = pd.Series([1] * 20 + [0] * 200)
+    assert target_auc(values, target, category=False) == 1.0
+
+
+def test_a_feature_ranking_exactly_leak_auc_is_a_copy(params):
+    from mlops.pipeline.validate import _copy_failures
+
+    rules = params.validation
+    below = math.nextafter(rules.leak_auc, 0.0)
+    assert _copy_failures({"a": below}, 10, rules) == []
+    (failure,) = _copy_failures({"a": rules.leak_auc}, 10, rules)
+    assert (failure.column, failure.rows) == ("a", 10)
+
+
+def test_a_schema_failure_names_the_default_source_and_keeps_only_schema_columns(params):
+    table = _valid(params, params.validation.min_rows)
+    column = feature(params, "closed category")
+    table.loc[0, column] = "ZZ-never"
+    with pytest.raises(DataValidationError) as info:
+        validate(table, params.schema, params.validation)
+    assert info.value.source == "table"
+    labelled, _ = validate(
+        _valid(params, params.validation.min_rows).assign(extra=1), params.schema, params.validation
+    )
+    schema = params.schema
+    assert sorted(labelled.columns) == sorted([*schema.feature_names, schema.time, schema.target])

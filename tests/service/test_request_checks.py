@@ -94,7 +94,10 @@ def test_null_only_where_the_schema_allows_it_and_every_field_required(params):
             record.model_validate(without)
     assert _refused(record, example, "surprise", 1)
     schema = record.model_json_schema()
-    assert schema["title"] == "Record"
+    assert (record.__name__, record.model_config["title"], schema["title"]) == ("Record",) * 3
+    assert record.__doc__ == (
+        "The model's input features, as declared in params.yaml (schema.features)."
+    )
     assert schema["required"] == params.schema.feature_names
 
 
@@ -131,6 +134,7 @@ def test_a_batch_holds_one_to_max_batch_records(params):
     record, example = record_model(params.schema), example_record(params.schema)
     batch = TypeAdapter(records_type(record, limit))
     assert len(batch.validate_python([example] * limit)) == limit
+    assert len(batch.validate_python([example])) == 1
     for size in (0, limit + 1):
         with pytest.raises(ValidationError):
             batch.validate_python([example] * size)

@@ -9,6 +9,7 @@ the limit, so ``head - base`` is exactly ``-limit`` (Sterbenz)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -126,3 +127,77 @@ def test_a_failing_gate_says_what_unblocks_it(params):
     overridden = gate({HIGHER: 0.0}, {HIGHER: 1.0}, rules, True)
     assert overridden.ok and not overridden.passed
     assert decision(overridden, GateRules(rules, "params.yaml"), None).passes is True
+
+
+def test_a_failed_pipeline_fails_the_gate_whole_and_no_label_overrides_it(params):
+    from mlops.report.failure import PipelineFailure
+
+    rules = _rules(params)
+    failure = PipelineFailure("validate", ["bad rows"])
+    change = [("gate.max_drop", 0.005, 0.5)]
+    result = gate({}, {HIGHER: 0.7}, rules, True, changes=change, failure=failure)
+    assert (result.metric, result.head, result.base) == (HIGHER, None, 0.7)
+    assert (result.verdict, result.passed, result.overridden) == ("failed", False, False)
+    assert result.reasons[0] == failure.summary()
+    assert result.reasons[1].startswith("this branch changes the quality gate's rules")
+    assert "the rules in params.yaml apply" in result.reasons[1]
+    assert result.message() == "quality gate failed: " + "; ".join(result.reasons)
+    said = decision(result, GateRules(rules, "params.yaml", warning="w"), failure)
+    assert said == type(said)(
+        False,
+        [],
+        [
+            "gate: warning: w",
+            f"gate: {result.message()}",
+            "gate: fix the pipeline (see the report): no label overrides a failed run",
+        ],
+    )
+
+
+def test_passing_and_overridden_decisions_carry_the_warning(params):
+    rules = _rules(params)
+    passed = gate({HIGHER: 0.9}, {HIGHER: 0.9}, rules, False)
+    said = decision(passed, GateRules(rules, "params.yaml", warning="w"), None)
+    assert (said.passes, said.err) == (True, ["gate: warning: w"])
+    overridden = gate({HIGHER: 0.0}, {HIGHER: 0.9}, rules, True)
+    said = decision(overridden, GateRules(rules, "params.yaml", warning="w"), None)
+    assert (said.passes, said.err) == (True, ["gate: warning: w"])
+
+
+def test_the_unknown_metric_error_lists_the_metrics(params):
+    with pytest.raises(ValueError, match=r"\(roc_auc, f1\)$"):
+        gate({HIGHER: 0.7, "f1": 0.5}, None, _rules(params, "auc"), False)
+
+
+def test_rule_changes_print_none_and_floats_plainly(params):
+    from mlops.report.gate import _plain
+
+    assert (_plain(None), _plain(0.5), _plain(3), _plain("x")) == ("(none)", "0.5", "3", "x")
+
+
+def test_override_labels_come_from_the_environment_by_default(params, monkeypatch):
+    from mlops.report.gate import override_requested
+
+    rules = _rules(params)
+    monkeypatch.setenv("PR_LABELS", json.dumps([rules.override_label]))
+    assert override_requested(rules) is True
+    monkeypatch.delenv("PR_LABELS")
+    assert override_requested(rules) is False
+    assert override_requested(rules, {"PR_LABELS": '{"a": 1}'}) is False
+
+
+def test_an_unreadable_base_gate_applies_the_branchs_rules_naming_the_problems(params):
+    from mlops.report.gate import gate_rules
+
+    head = params.gate
+    got = gate_rules(head, {"gate": {**head.model_dump(), "max_drop": -1}}, "main")
+    assert got.rules == head
+    assert got.warning.startswith("the `gate` section of params.yaml on `main` is not valid (")
+    assert "max_drop: " in got.warning
+    assert got.warning.endswith("): this branch's rules apply.")
+    assert got.changes == [("gate.max_drop", -1, head.max_drop)]
+    not_a_table = gate_rules(head, {"gate": ["x"]}, "main")
+    assert "(gate: " in not_a_table.warning
+    assert sorted(not_a_table.changes, key=str) == sorted(
+        [(f"gate.{key}", None, value) for key, value in head.model_dump().items()], key=str
+    )

@@ -201,3 +201,8 @@ def test_an_unreadable_base_gate_applies_the_branchs_rules_naming_the_problems(p
     assert sorted(not_a_table.changes, key=str) == sorted(
         [(f"gate.{key}", None, value) for key, value in head.model_dump().items()], key=str
     )
+
+
+def test_a_context_metric_that_moved_is_changed_not_judged(params):
+    (row,) = compare_metrics({"threshold": 0.5}, {"threshold": 0.3}, params.gate.significant)
+    assert (row.direction, row.change) == (0, "changed")

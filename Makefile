@@ -253,3 +253,9 @@ promote: install ## Assign a registered version a stage: make promote VERSION=v1
 registry-resolve: install ## The version to deploy (VERSION, else STAGE's), its commit, image (CHECKOUT=1: check it out)
 	$(RUN) $(CLI) registry resolve --stage "$$STAGE" $${VERSION:+--version "$$VERSION"} \
 		$${IMAGE:+--image "$$IMAGE"} $${CHECKOUT:+--checkout}
+
+# --- mutation testing (weekly: .github/workflows/mutation.yml) ------------------------------
+.PHONY: mutation
+
+mutation: install ## Mutation-test the decision logic (mutmut) -> benchmarks/mutation.json; fails below a floor
+	$(RUN) python benchmarks/mutation.py $${MUTATION_MODULE:+--module "$$MUTATION_MODULE"}

@@ -321,6 +321,48 @@ def slowest_test() -> str:
     return f"`{unit}`, {seconds[unit]:.0f} s"
 
 
+# --- mutation testing: benchmarks/mutation.json ---------------------------------------------
+
+
+def _mutant_rows(rows: list[dict[str, Any]], why: bool) -> list[str]:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    return [
+        f"| `{r['function']}` | `{cell(r['mutated'])}` |" + (f" {cell(r['why'])} |" if why else "")
+        for r in rows
+    ]
+
+
+def mutation_table() -> str:
+    """Each module's mutation score, then every surviving and equivalent mutant."""
+    data = source("benchmarks/mutation.json")
+    lines = [
+        "",
+        "| decision logic | module | mutants | killed | survived | equivalent | score | floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in data["modules"].items():
+        lines.append(
+            f"| {name} | `{r['source']}` | {r['mutants']} | {r['killed']} | {r['survived']} "
+            f"| {r['equivalent']} | {r['score']:.1%} | {r['floor']:.0%} |"
+        )
+    lines += ["", f"Measured with {data['tool']} on {data['generated_at'][:10]}.", ""]
+    for name, r in data["modules"].items():
+        if r["survivors"]:
+            lines += [f"Surviving in {name}:", "", "| function | mutated line |", "|---|---|"]
+            lines += [*_mutant_rows(r["survivors"], why=False), ""]
+        if r["equivalent_mutants"]:
+            lines += [
+                f"Equivalent in {name} (reviewed in benchmarks/mutation.yaml):",
+                "",
+                "| function | mutated line | why it behaves as the original |",
+                "|---|---|---|",
+            ]
+            lines += [*_mutant_rows(r["equivalent_mutants"], why=True), ""]
+    return "\n".join(lines)
+
+
 # --- the model: reports/metrics.json ---------------------------------------------------------
 
 
@@ -390,6 +432,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "model-quality": model_quality,
     "staleness": staleness_table,
     "report-excerpt": report_excerpt,
+    "mutation": mutation_table,
 }
 # Figures of the default data's model: a fork's own pipeline run changes them (its tests skip
 # the check on other data, tests/code/test_docs.py).

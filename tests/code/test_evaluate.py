@@ -23,25 +23,41 @@ from tests.conftest import ROOT, make_table, params_with, signal_features
 
 
 @pytest.fixture(scope="module")
-def result(params):
+def model_and_test(params):
     small = params.train.model_copy(update={"hist_gradient_boosting": {"max_iter": 30}})
     training = make_table(params, rows=3000, seed=1)
     model = train(training, params.schema, small)
     baseline = fit_baseline(training, params.schema, params.train, params.evaluate)
+    return model, baseline, make_table(params, rows=1500, seed=2)
+
+
+@pytest.fixture(scope="module")
+def result(params, model_and_test):
+    model, baseline, test = model_and_test
     settings = params.evaluate.model_copy(update={"importance_sample": 500})
-    test = make_table(params, rows=1500, seed=2)
     return evaluate(model, test, params.schema, settings, 0, baseline, train_rows=3000)
 
 
-def test_metrics_are_consistent_with_the_confusion_matrix(result):
+def test_metrics_are_those_of_the_models_own_predictions(params, model_and_test, result):
+    """Counted here from the model's probabilities on the test rows, not from evaluate."""
+    model, _, test = model_and_test
+    schema = params.schema
+    probability = model.predict_proba(test[schema.feature_names])[:, 1]
+    actual = test[schema.target].astype(bool).to_numpy()
+    predicted = probability >= params.evaluate.threshold
+    c = {
+        "tn": int((~actual & ~predicted).sum()),
+        "fp": int((~actual & predicted).sum()),
+        "fn": int((actual & ~predicted).sum()),
+        "tp": int((actual & predicted).sum()),
+    }
     m = result.metrics
-    c = m["confusion"]
-    assert sum(c.values()) == m["rows"]["test"] == 1500
+    assert m["confusion"] == c
+    assert m["rows"] == {"train": 3000, "test": 1500}
     assert m["precision"] == pytest.approx(c["tp"] / (c["tp"] + c["fp"]), abs=1e-6)
     assert m["recall"] == pytest.approx(c["tp"] / (c["tp"] + c["fn"]), abs=1e-6)
     assert m["accuracy"] == pytest.approx((c["tp"] + c["tn"]) / 1500, abs=1e-6)
     assert m["predicted_positive_rate"] == pytest.approx((c["tp"] + c["fp"]) / 1500, abs=1e-6)
-    assert m["rows"]["train"] == 3000
 
 
 def test_required_metrics_are_plain_numbers(result):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.core.config import SchemaParams
-from mlops.core.monitor_config import MonitorParams
+from mlops.core.monitor_config import MonitorParams, PerformanceParams
 from mlops.monitoring.errors import MonitorError
 from mlops.monitoring.logs import PREDICTION, PROBABILITY, TARGET
 from mlops.monitoring.summary import finite, plain, report_html
@@ -326,20 +326,26 @@ def _performance(
     if len(labelled) < rules.min_labelled or labelled[TARGET].nunique() < 2:
         return result
     values = _quality(labelled, schema, snapshots)
-    evaluated = evaluated or {}
+    return {**result, **_compare(values, evaluated or {}, rules)}
+
+
+def _compare(
+    values: dict[str, float | None], evaluated: dict[str, Any], rules: PerformanceParams
+) -> dict[str, Any]:
+    """Each metric of ``rules.metrics`` now against the model's evaluation: degraded when
+    it fell by more than ``rules.max_drop`` (a pure function: tests/monitor/test_verdict.py)."""
+    metrics = {}
     for name in rules.metrics:
         now, then = values.get(name), finite(evaluated.get(name))
         worse = now is not None and then is not None and now < then - rules.max_drop
-        result["metrics"][name] = {
+        metrics[name] = {
             "current": now,
             "evaluated": then,
             "delta": None if now is None or then is None else now - then,
             "degraded": bool(worse),
         }
-    result["all"] = values
-    degraded = any(m["degraded"] for m in result["metrics"].values())
-    result["status"] = "degraded" if degraded else "ok"
-    return result
+    degraded = any(m["degraded"] for m in metrics.values())
+    return {"status": "degraded" if degraded else "ok", "metrics": metrics, "all": values}
 
 
 def _quality(

@@ -144,6 +144,7 @@ def test_the_kind_deploy_rolled_out_the_sha_image_and_its_smoke_test_passed(depl
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "Service",
+        "ServiceAccount",  # the workload identity the pod ships its logs with
     ]
     kubectl = [" ".join(args[:2]) for args in deployed.called("kubectl")]
     assert kubectl == [

@@ -37,7 +37,10 @@ def test_a_drop_of_exactly_max_drop_passes_and_the_next_float_fails(params):
     assert not beyond.passed
     (reason,) = beyond.reasons
     assert reason.startswith(f"{label(HIGHER)} dropped from {2 * limit:.4f} to")
-    assert reason.endswith(f"the most allowed is {limit:.4f} (gate.max_drop in params.yaml)")
+    assert reason.endswith(
+        f"the most allowed is {limit:.4f} (gate.max_drop in params.yaml); "
+        "with no interval to judge noise, the drop alone decides"
+    )
 
 
 def test_a_rise_of_exactly_max_drop_passes_for_lower_is_better(params):
@@ -98,7 +101,7 @@ def test_a_change_of_exactly_significant_counts_and_a_smaller_one_does_not(param
     assert gate({HIGHER: step}, base, rules, False).verdict == "worse"
     assert gate({HIGHER: 3 * step}, base, rules, False).verdict == "better"
     inside = math.nextafter(step, 1.0)  # 2 * step - inside < step
-    assert gate({HIGHER: inside}, base, rules, False).verdict == "unchanged"
+    assert gate({HIGHER: inside}, base, rules, False).verdict == "no significant change"
     lower = _rules(params, LOWER, max_drop=1.0)
     assert gate({LOWER: step}, {LOWER: 2 * step}, lower, False).verdict == "better"
     assert gate({LOWER: 3 * step}, {LOWER: 2 * step}, lower, False).verdict == "worse"

@@ -10,6 +10,7 @@ import socket
 import time
 
 import psutil
+import pytest
 import yaml
 
 from mlops.serving import traffic
@@ -94,8 +95,13 @@ def _established(pid: int, port: int) -> int:
 
 
 def test_two_workers_share_connections_opened_together(project: Project):
-    """16 keep-alive connections opened at once: each of 2 workers serves a fair share
-    (without UV_TCP_SINGLE_ACCEPT the first worker to wake took 15 of them)."""
+    """16 keep-alive connections opened at once are spread over the 2 workers (without
+    UV_TCP_SINGLE_ACCEPT the first worker to wake took 15 of them).
+
+    Every worker runs with single accept; the spread itself needs a free core for the other
+    worker to wake on (on a machine whose cores are all busy, one worker takes them all
+    whatever the setting: seen [16, 0] with both cores saturated), so it is checked when the
+    machine has one and the benchmark records it under load (benchmarks/service.json)."""
     raw = yaml.safe_load(project.params.read_text())
     raw["serve"]["workers"] = 2
     params = project.root / "params-two-workers.yaml"
@@ -104,20 +110,29 @@ def test_two_workers_share_connections_opened_together(project: Project):
         port = int(server.url.rsplit(":", 1)[1])
         workers = psutil.Process(server.process.pid).children()
         assert len(workers) == 2
+        assert all(w.environ().get(ACCEPT_VARIABLE) == "1" for w in workers)
         # /readyz answers once one worker is ready: wait for the other one too
         deadline = time.monotonic() + 120
         while server.log.read_text().count("initialized") < 2:
             assert time.monotonic() < deadline, server.tail()
             time.sleep(0.2)
-        sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
-        try:
-            request = f"GET /livez HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-            for sock in sockets:
-                sock.sendall(request)
-            for sock in sockets:
-                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
-            shares = [_established(w.pid, port) for w in workers]
-        finally:
-            for sock in sockets:
-                sock.close()
+        if os.getloadavg()[0] > os.cpu_count() - 1:
+            pytest.skip("the spread needs an idle core (load average >= cores - 1)")
+        shares = _shares(port, workers)
     assert sum(shares) == 16 and min(shares) >= 4, f"connections per worker: {shares}"
+
+
+def _shares(port: int, workers: list[psutil.Process]) -> list[int]:
+    """Open 16 keep-alive connections at once, answer one request on each, and count how
+    many each worker holds."""
+    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+    try:
+        request = f"GET /livez HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        for sock in sockets:
+            sock.sendall(request)
+        for sock in sockets:
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        return [_established(w.pid, port) for w in workers]
+    finally:
+        for sock in sockets:
+            sock.close()

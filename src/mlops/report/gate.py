@@ -260,15 +260,15 @@ def _drop_reasons(
     if -(diff.delta * direction) <= rules.max_drop or diff.verdict != WORSE:
         return []
     word = "dropped" if direction > 0 else "rose"
-    interval, noise = "", "no interval to judge noise"
+    interval, noise = "", "with no interval to judge noise, the drop alone decides"
     if diff.interval is not None and comparison is not None:
         level = f"{comparison.confidence:.0%} " if comparison.confidence else ""
         interval = f"; {level}interval {diff.interval_text()}, {comparison.method}"
-        noise = "a drop larger than noise"
+        noise = "the drop is larger than noise"
     return [
         f"{label(rules.metric)} {word} from {base:.4f} to {base + diff.delta:.4f} "
         f"({diff.delta:+.4f}{interval}); the most allowed is {rules.max_drop:.4f} "
-        f"(gate.max_drop in {source}), and it is {noise}"
+        f"(gate.max_drop in {source}); {noise}"
     ]
 
 

@@ -103,7 +103,7 @@ def tune_server() -> bool:
     if traffic is None or not hasattr(traffic, "TimeoutMiddleware"):
         _log.warning(
             "BentoML has no bentoml._internal.server.http.traffic.TimeoutMiddleware: its own "
-            "request timeout is used, whose timers outlive requests (see mlops.serving.traffic)"
+            "request timeout is used; its timers outlive requests (mlops.serving.traffic)"
         )
         return False
     traffic.TimeoutMiddleware = RequestTimeout  # type: ignore[misc]

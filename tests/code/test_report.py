@@ -2,6 +2,7 @@
 
 import json
 import re
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -152,6 +153,14 @@ def test_report_starts_with_the_verdict():
     assert "| `train.lr` | – | 0.2000 |" in text
     assert "| `train` | ran | 3.2 s |" in text
     assert "| **actual 1** | 2 | 3 |" in text  # base had no full matrix: no deltas
+
+
+def test_the_header_says_which_version_merging_registers():
+    line = "**Registry:** merging registers `model@v0.2.1` (params or code changed)"
+    text = render(replace(_inputs({}), registry=line))
+    head, _ = text.split("### ", 1)  # before the first section
+    assert head.rstrip().endswith(line)
+    assert "Registry" not in render(_inputs({}))  # no line when collect has none
 
 
 def test_long_report_degrades_but_stays_under_the_limit():

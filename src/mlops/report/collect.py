@@ -16,6 +16,7 @@ import yaml
 from mlops.core import github
 from mlops.core.config import DEFAULT_PARAMS, Params
 from mlops.pipeline.bootstrap import Resampling
+from mlops.release.registry import report_line
 from mlops.report.comparable import not_comparable
 from mlops.report.diffs import DataDiff, data_diff
 from mlops.report.failure import PipelineFailure, pipeline_failure
@@ -79,6 +80,7 @@ def collect(
         settings=params.report,
         artifact_url=os.environ.get("ARTIFACT_URL") or None,
         failure=failure,
+        registry=None if failure else report_line(params),
     )
 
 

@@ -62,6 +62,7 @@ class ReportInputs:
     failure: PipelineFailure | None = None
     evidence: Evidence | None = None  # significance, slices, comparability (None: no base)
     card: Path | None = None  # this branch's model card, written beside the report
+    registry: str | None = None  # which version merging registers (release.registry)
 
 
 @dataclass
@@ -220,6 +221,7 @@ def header(inputs: ReportInputs) -> str:
             f"{label(rules.metric)} may not get significantly worse by more than "
             f"{rules.max_drop:g}{floor}, nor any slice by more than {rules.max_slice_drop:g}; "
             f"the PR label `{rules.override_label}` overrides it.",
+            *(["", inputs.registry] if inputs.registry else []),
         ]
     )
 

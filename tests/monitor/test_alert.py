@@ -14,8 +14,9 @@ from mlops.cli import app
 from mlops.core.config import load_params
 from mlops.monitoring.errors import MonitorError
 from mlops.monitoring.ghclient import GhClient
-from mlops.monitoring.issue import Issue, decide
+from mlops.monitoring.issue import Issue, decide, issue_body
 from mlops.monitoring.retrain import move_window, retrain
+from mlops.monitoring.summary import summary_markdown
 from tests.conftest import params_with
 from tests.monitor.conftest import git
 
@@ -176,3 +177,11 @@ def test_retrain_pushes_one_branch_and_opens_one_pr(retrain_repo, gh):
     assert f'train_start: "{new}"' in show
     lock = git(remote, "show", "retrain/training-window:dvc.lock")
     assert "run: 2" in lock
+
+
+def test_the_issue_and_the_summary_name_the_version_in_each_stage():
+    staged = {**summary("drift"), "registry": "model: prod v0.1.0, staging v0.2.0"}
+    body = issue_body(staged, 1, RULES.retrain_after, None)
+    assert "\n- model: prod v0.1.0, staging v0.2.0\n" in body
+    assert "Registry: model: prod v0.1.0, staging v0.2.0." in summary_markdown(staged)
+    assert "Registry" not in summary_markdown(summary("drift"))  # an older summary: no line

@@ -15,7 +15,6 @@ from typing import Any
 
 from mlops.monitoring.ghclient import GhClient
 from mlops.monitoring.summary import summary_markdown
-from mlops.release.registry import stages_now
 
 MARKER = "mlops-drift-alert"
 _COUNT = re.compile(rf"<!-- {MARKER} consecutive=(\d+) -->")
@@ -91,7 +90,7 @@ def issue_body(
         f"run(s)** (retraining starts after {retrain_after}).",
         "",
         *version_lines(summary),
-        f"- {stages_now()}",  # the version in each stage (the registry's tags)
+        *([f"- {summary['registry']}"] if summary.get("registry") else []),  # stage: version
         *_since_line(summary),
         f"- report: {_report_line(report_url)}",
         f"- last run: {summary.get('generated_at', 'n/a')}",

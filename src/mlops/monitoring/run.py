@@ -24,6 +24,7 @@ from mlops.monitoring import history
 from mlops.monitoring.drift import Analysis, analyse, reference_frame
 from mlops.monitoring.logs import LogStats, current_frame, read_labels, sample_log
 from mlops.monitoring.summary import summary_markdown
+from mlops.release.registry import stages_now
 
 HISTORY = "history.jsonl"  # in monitor.out: every run so far, for the site
 
@@ -54,6 +55,7 @@ def main(
     say("monitor: running Evidently ...")
     analysis = analyse(reference, current, params.schema, monitor, evaluated, stats.as_dict())
     analysis.summary["log"]["source"] = logs
+    analysis.summary["registry"] = stages_now()  # the version in each stage
     analysis.summary["reference"].update({"source": str(train_path)})
     runs = [*history.read_runs(monitor.history), history.entry(analysis.summary)]
     since, drifted = history.drifting_since(runs)

@@ -87,6 +87,7 @@ def _verdict_lines(summary: dict[str, Any], report_link: str | None) -> list[str
         f"from {log.get('from') or 'n/a'} to {log.get('to') or 'n/a'}; "
         f"live model version `{log.get('live_model_version') or 'unknown'}`.",
         *_selection_lines(log),
+        *([f"Registry: {summary['registry']}."] if summary.get("registry") else []),
         f"Reference: {summary['reference']['sampled']:,} rows of the training window.",
     ]
     if report_link:

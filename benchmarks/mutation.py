@@ -44,8 +44,12 @@ RESULTS = ROOT / "benchmarks" / "mutation.json"
 WORK = ROOT / "build" / "mutation"
 # what the tests read besides src/ and tests/ (mutmut copies them next to the mutated tree)
 LINKED = ["src", "tests", "params.yaml", "dvc.yaml", "dvc.lock", "data.dvc"]
-# mutmut's statuses: a mutant that hangs or crashes the tests is caught too
-CAUGHT = {"killed", "timeout", "segfault", "caught by type check"}
+# mutmut's statuses that count as caught: a mutant that crashes the tests is; one that times
+# out is not (a hang proves nothing about the tests: it stays a survivor, listed as "timeout")
+CAUGHT = {"killed", "segfault", "caught by type check"}
+# mutmut forks a child per mutant from a process that has run the tests; an OpenMP or BLAS
+# pool started before the fork hangs the child (the model's tests), so the pools keep 1 thread
+THREADS = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 @dataclass
@@ -112,7 +116,7 @@ def _mutmut(folder: Path, *args: str, log: Path | None = None) -> str:
     """Run mutmut in ``folder``; its output, or (with ``log``) written there as it comes
     (``tail -f`` it to follow a long run)."""
     command = [sys.executable, "-m", "mutmut", *args]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, **THREADS, "PYTHONHASHSEED": "0"}
     if log is None:
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
         output, code = done.stdout + done.stderr, done.returncode

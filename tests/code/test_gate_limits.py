@@ -209,3 +209,191 @@ def test_an_unreadable_base_gate_applies_the_branchs_rules_naming_the_problems(p
 def test_a_context_metric_that_moved_is_changed_not_judged(params):
     (row,) = compare_metrics({"threshold": 0.5}, {"threshold": 0.3}, params.gate.significant)
     assert (row.direction, row.change) == (0, "changed")
+
+
+# ------------------------------------------------- the significance-aware gate, field by field
+# (exact expectations on every field of the result, so a lost interval, method or "not
+# comparable" shows; the evidence is built by hand: the statistics are tested in
+# test_significance.py)
+
+SOURCE = "params.yaml on main"
+
+
+def _comparison(metric: str, delta: float, interval, confidence, method: str = "paired"):
+    from mlops.report.significance import WORSE, Comparison, Difference
+
+    diff = Difference(metric, delta, interval, WORSE)
+    return Comparison({metric: diff}, method, f"judged {method}", confidence)
+
+
+def test_a_significant_drop_names_its_interval_level_method_and_every_field(params):
+    from mlops.report.gate import Evidence, GateResult
+
+    rules = _rules(params)
+    limit = rules.max_drop
+    head, base = limit, 4 * limit  # the drop, 3 * limit, is exact and beyond max_drop
+    delta = head - base
+    for confidence, level in ((0.95, "95% "), (None, "")):
+        comparison = _comparison(HIGHER, delta, [delta - limit, delta + limit], confidence)
+        got = gate(
+            {HIGHER: head},
+            {HIGHER: base},
+            rules,
+            False,
+            source=SOURCE,
+            evidence=Evidence(comparison),
+        )
+        reason = (
+            f"{label(HIGHER)} dropped from {base:.4f} to {head:.4f} ({delta:+.4f}; {level}"
+            f"interval {delta - limit:+.4f} to {delta + limit:+.4f}, paired); the most "
+            f"allowed is {limit:.4f} (gate.max_drop in {SOURCE}); the drop is larger than noise"
+        )
+        assert got == GateResult(
+            HIGHER,
+            head,
+            base,
+            "worse",
+            False,
+            False,
+            [reason],
+            interval=[delta - limit, delta + limit],
+            how="judged paired",
+            method="paired",
+            confidence=confidence,
+            not_comparable=[],
+        )
+
+
+def test_a_comparison_without_an_interval_says_the_drop_alone_decides(params):
+    from mlops.report.gate import Evidence
+
+    rules = _rules(params)
+    limit = rules.max_drop
+    comparison = _comparison(HIGHER, -3 * limit, None, None, method="threshold")
+    got = gate({HIGHER: limit}, {HIGHER: 4 * limit}, rules, False, evidence=Evidence(comparison))
+    (reason,) = got.reasons
+    assert reason.endswith(
+        f"({-3 * limit:+.4f}); the most allowed is {limit:.4f} (gate.max_drop in "
+        "params.yaml); with no interval to judge noise, the drop alone decides"
+    )
+    assert (got.interval, got.method, got.how) == (None, "threshold", "judged threshold")
+
+
+def test_a_comparison_that_lacks_the_metric_falls_back_to_the_threshold(params):
+    from mlops.report.gate import Evidence
+
+    rules = _rules(params, max_drop=1.0)
+    step = rules.significant
+    comparison = _comparison("pr_auc", -1.0, [-1.5, -0.5], 0.95)
+    got = gate({HIGHER: 3 * step}, {HIGHER: 2 * step}, rules, False, evidence=Evidence(comparison))
+    assert (got.verdict, got.interval, got.passed) == ("better", None, True)
+    assert (got.method, got.confidence) == ("paired", 0.95)
+
+
+def test_metrics_that_are_not_comparable_fail_naming_why_and_the_label(params):
+    from mlops.report.gate import Evidence, GateResult
+
+    rules = _rules(params)
+    why = ["the target differs", "the test window differs"]
+    got = gate({HIGHER: 0.9}, {HIGHER: 0.5}, rules, False, evidence=Evidence(not_comparable=why))
+    reason = (
+        "the metrics are not comparable with the base's: the target differs; the test window "
+        "differs. A reviewer confirms that this change of task is intended with the PR label "
+        f"'{rules.override_label}'"
+    )
+    assert got == GateResult(
+        HIGHER, 0.9, 0.5, "not comparable", False, False, [reason], not_comparable=why
+    )
+    # nothing to compare with: a new metric is not "not comparable", and nothing is reported
+    new = gate({HIGHER: 0.9}, None, rules, False, evidence=Evidence(not_comparable=why))
+    assert new == GateResult(HIGHER, 0.9, None, "new", True, False, [])
+
+
+def _slice(name: str, head: float, base: float, verdict: str = "worse", interval=None):
+    from mlops.report.significance import SliceChange
+
+    return SliceChange(name, head, base, 500, interval, verdict)
+
+
+def test_a_slice_drop_of_exactly_max_slice_drop_passes_and_a_larger_one_fails(params):
+    from mlops.report.gate import Evidence
+
+    rules = _rules(params, max_drop=1.0)
+    limit = rules.max_slice_drop
+    on = Evidence(slices=[_slice("a", limit, 2 * limit)])  # -limit, exactly
+    assert gate({HIGHER: 0.7}, {HIGHER: 0.7}, rules, False, evidence=on).passed
+    beyond = _slice("b", math.nextafter(limit, 0.0), 2 * limit, interval=[-0.5, -0.25])
+    noise = _slice("c", 0.0, 2 * limit, verdict="no significant change")
+    got = gate(
+        {HIGHER: 0.7},
+        {HIGHER: 0.7},
+        rules,
+        False,
+        source=SOURCE,
+        evidence=Evidence(slices=[noise, beyond]),
+    )
+    assert got.reasons == [
+        f"slice b: ROC AUC dropped from {2 * limit:.4f} to {beyond.head:.4f} "
+        f"({beyond.delta:+.4f}, interval of the difference -0.5000 to -0.2500), more than "
+        f"gate.max_slice_drop {limit:g} in {SOURCE}"
+    ]
+
+
+def test_the_worst_failing_slice_is_named_with_how_many_more_failed(params):
+    from mlops.report.gate import Evidence
+
+    rules = _rules(params, max_drop=1.0)
+    slices = [_slice("a", 0.5, 0.9), _slice("b", 0.1, 0.9), _slice("c", 0.6, 0.9)]
+    got = gate({HIGHER: 0.7}, {HIGHER: 0.7}, rules, False, evidence=Evidence(slices=slices))
+    (reason,) = got.reasons
+    assert reason.startswith("slice b: ROC AUC dropped from 0.9000 to 0.1000 (-0.8000), ")
+    assert reason.endswith("in params.yaml (and 2 more slices)")
+    two = gate({HIGHER: 0.7}, {HIGHER: 0.7}, rules, False, evidence=Evidence(slices=slices[:2]))
+    assert two.reasons[0].endswith("(and 1 more slices)")
+
+
+def test_a_passing_decision_names_the_verdict_and_the_interval(params):
+    from mlops.report.gate import GateResult
+
+    rules = GateRules(_rules(params), "params.yaml")
+    for confidence, level in ((0.9, "90% "), (None, "")):
+        result = GateResult(
+            HIGHER,
+            0.7,
+            0.69,
+            "no significant change",
+            True,
+            False,
+            interval=[-0.01, 0.02],
+            confidence=confidence,
+        )
+        assert decision(result, rules, None).out == [
+            f"gate: quality gate passed: {HIGHER} 0.7000 (no significant change; "
+            f"{level}interval of the difference -0.0100 to +0.0200)"
+        ]
+    new = GateResult(HIGHER, 0.7, None, "new", True, False)
+    assert decision(new, rules, None).out == [f"gate: quality gate passed: {HIGHER} 0.7000 (new)"]
+
+
+def test_the_floor_of_a_metric_outside_the_direction_table_is_a_floor(params):
+    rules = _rules(params, UNLISTED, floor=0.5)
+    assert gate({UNLISTED: 0.5}, None, rules, False).passed
+    under = gate({UNLISTED: math.nextafter(0.5, 0.0)}, None, rules, False)
+    assert under.reasons == [
+        "my score 0.5000 is below the floor of 0.5000 (gate.floor in params.yaml)"
+    ]
+
+
+def test_floats_in_rule_changes_print_short(params):
+    from mlops.report.gate import _plain
+
+    assert (_plain(1.0), _plain(0.1 + 0.2)) == ("1", "0.3")
+
+
+def test_every_problem_of_an_unreadable_base_gate_is_listed(params):
+    from mlops.report.gate import gate_rules
+
+    head = params.gate
+    got = gate_rules(head, {"gate": {**head.model_dump(), "max_drop": -1, "significant": -1}}, "m")
+    problems = got.warning.split(" is not valid (", 1)[1].split("): ", 1)[0]
+    assert [p.split(": ", 1)[0] for p in problems.split("; ")] == ["max_drop", "significant"]

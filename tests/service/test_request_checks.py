@@ -11,6 +11,7 @@ import re
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from mlops.pipeline.train import train
 from mlops.serving.api import (
     MAX_CATEGORY_LENGTH,
     _feature_type,
@@ -20,7 +21,7 @@ from mlops.serving.api import (
     request_id,
 )
 from mlops.serving.predictor import Predictor
-from tests.conftest import feature, params_with
+from tests.conftest import feature, make_table, params_with
 
 
 def _refused(record, example: dict, name: str, value) -> bool:
@@ -71,6 +72,17 @@ def test_types_are_strict_and_floats_finite(params):
     assert _refused(record, example, number, math.inf)
     assert _refused(record, example, number, math.nan)
     assert _refused(record, example, category, 1)
+
+
+def test_an_unbounded_float_refuses_inf_and_nan_and_a_category_refuses_bytes():
+    # no range: only the finite check can refuse inf and nan (a bound would refuse them too)
+    features = {"free": {"type": "float"}, "name": {"type": "category"}}
+    p = params_with({"schema": {"features": features}})
+    record, example = record_model(p.schema), example_record(p.schema)
+    record.model_validate({**example, "free": -1e300})
+    for value in (math.inf, -math.inf, math.nan):
+        assert _refused(record, example, "free", value)
+    assert _refused(record, example, "name", b"x")  # lax pydantic would decode bytes
 
 
 def test_a_category_is_one_to_max_category_length_characters(params):
@@ -164,6 +176,17 @@ def test_a_request_id_is_kept_when_short_and_printable(given, kept):
 
 
 # --------------------------------------------------------------------------- the threshold
+@pytest.fixture(scope="module")
+def small_model(params):
+    """The service tests' small model, fitted on one OpenMP thread: the threshold does not
+    depend on the fit, and mutmut forks a child per mutant from the process that fitted it.
+    A model fitted on ``train.threads`` > 1 bins its inputs on that many OpenMP threads,
+    which a forked child does not have: it would wait for them forever (a timeout, not a
+    verdict on the tests)."""
+    update = {"hist_gradient_boosting": {"max_iter": 20}, "threads": 1}
+    return train(make_table(params), params.schema, params.train.model_copy(update=update))
+
+
 @pytest.fixture
 def predictor_and_p(params, small_model):
     predictor = Predictor(small_model, params.schema, threshold=0.5, version="v")

@@ -40,6 +40,7 @@ def is_default_data() -> bool:
     return embedded is not None and embedded == pinned_data_md5()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook is plain)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep each act workflow file on one pytest-xdist worker (`--dist loadgroup`: it shares
     one pipeline run per process, tests/workflows/act.py); skip the tests marked

@@ -81,6 +81,7 @@ FAST_PARAMS = {
     "train.hist_gradient_boosting.max_iter": 40,
     "evaluate.importance_sample": 500,
     "evaluate.importance_repeats": 1,
+    "evaluate.bootstrap": 200,  # the intervals' width does not depend on it, only their noise
 }
 
 

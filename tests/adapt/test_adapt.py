@@ -199,7 +199,10 @@ def test_the_forks_own_tests_pass_and_skip_only_the_default_data_facts(fork):
     # and a test that needs a kind of feature this schema lacks (an open category, ...)
     lacking = {m for m in skipped if re.fullmatch(r"schema\.features .* has no .* feature.*", m)}
     others = set(skipped) - set(default_only) - lacking
-    assert others <= {"this dataset.py has no embedded copy (a fork): no default_data tests run"}
+    assert others <= {
+        "this dataset.py has no embedded copy (a fork): no default_data tests run",
+        "the spread needs an idle core (load average >= cores - 1)",  # the machine, not the data
+    }
     assert git(fork, "status", "--porcelain") == before, "the fork's tests changed its files"
 
 

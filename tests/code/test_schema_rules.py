@@ -98,7 +98,10 @@ def _reverse_ordered_required(params) -> tuple[str, str]:
         for second in required[i + 1 :]:
             if first > second:
                 return first, second
-    pytest.skip("schema.features has no two required numbers out of alphabetical order")
+    pytest.skip(
+        "schema.features in params.yaml has no two required numeric features out of "
+        "alphabetical order"
+    )
 
 
 def test_every_failure_once_in_schema_order_with_its_rows(params):
@@ -151,6 +154,12 @@ def _valid(params, rows: int) -> pd.DataFrame:
     return table
 
 
+def _make_room_for_missing(params, table: pd.DataFrame, column: str) -> None:
+    """A numeric column as float (an int column cannot hold NaN); a category keeps its type."""
+    if params.schema.features[column].type != "category":
+        table[column] = table[column].astype("float64")
+
+
 def _broken(params, table: pd.DataFrame, rules=None) -> list[Failure]:
     with pytest.raises(DataValidationError) as info:
         validate(table, params.schema, rules or params.validation)
@@ -188,7 +197,7 @@ def test_max_missing_exactly_passes_and_one_more_fails(params):
     rows = rules.min_rows
     allowed = _limit_rows(share, rows)
     table = _valid(params, rows)
-    table[column] = table[column].astype("float64")
+    _make_room_for_missing(params, table, column)
     table.loc[: allowed - 1, column] = np.nan
     _, summary = validate(table, params.schema, rules)
     assert summary["missing"] == {column: allowed}
@@ -276,7 +285,7 @@ def test_the_summary_of_a_valid_table(params):
     rules, schema = params.validation, params.schema
     table = _valid(params, rules.min_rows).iloc[::-1]
     nullable = feature(params, "limited missing")
-    table[nullable] = table[nullable].astype("float64")
+    _make_room_for_missing(params, table, nullable)
     table.loc[table.index[0], nullable] = np.nan
     table.loc[table.index[1], schema.target] = pd.NA
     labelled, summary = validate(table, schema, rules)
@@ -326,7 +335,10 @@ def test_a_value_of_the_wrong_type_hides_only_its_own_column_s_other_rules(param
     typed = feature(params, "required float")
     bounded = feature(params, "bounded", other_than=(typed,))
     if params.schema.feature_names.index(bounded) < params.schema.feature_names.index(typed):
-        pytest.skip("the first bounded feature comes before the first required float")
+        pytest.skip(
+            "schema.features in params.yaml has no bounded feature after its first required "
+            "float feature"
+        )
     table = make_table(params, rows=20)
     table[typed] = table[typed].astype(object)
     table.loc[0, typed] = "far"

@@ -97,14 +97,9 @@ def metrics_table(rows: list[MetricRow], base_ref: str, note: str = "") -> str:
         "|---|---:|---:|---:|---|",
     ]
     for row in rows:
-        direction = {1: "↑", -1: "↓", 0: ""}[row.direction]
-        delta = "–" if row.delta is None else f"{row.delta:+.4f}"
-        head = fmt_value(row.head)
-        if row.significant and row.direction != 0:
-            head, delta = f"**{head}**", f"**{delta}**"
+        name, head, delta = _row_cells(row)
         status = arrows.get(row.change, row.change)
-        base = fmt_value(row.base)
-        lines.append(f"| {label(row.name)} {direction} | {head} | {base} | {delta} | {status} |")
+        lines.append(f"| {name} | {head} | {fmt_value(row.base)} | {delta} | {status} |")
     lines.append("")
     lines.append(
         "↑ higher is better, ↓ lower is better; bold: a change of at least the "
@@ -113,19 +108,26 @@ def metrics_table(rows: list[MetricRow], base_ref: str, note: str = "") -> str:
     return "\n".join(lines)
 
 
+def _row_cells(row: MetricRow) -> tuple[str, str, str]:
+    """The metric's name with its direction, this branch's value and the delta; both bold
+    when the change is significant."""
+    direction = {1: "↑", -1: "↓", 0: ""}[row.direction]
+    delta = "–" if row.delta is None else f"{row.delta:+.4f}"
+    head = fmt_value(row.head)
+    if row.significant and row.direction != 0:
+        head, delta = f"**{head}**", f"**{delta}**"
+    return f"{label(row.name)} {direction}", head, delta
+
+
 def _interval_table(rows: list[MetricRow], base_ref: str, arrows: dict[str, str], note: str) -> str:
     lines = [
         f"| metric | this branch | interval | {base_ref} | Δ | interval of Δ | |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
-        direction = {1: "↑", -1: "↓", 0: ""}[row.direction]
-        delta = "–" if row.delta is None else f"{row.delta:+.4f}"
-        head = fmt_value(row.head)
-        if row.significant and row.direction != 0:
-            head, delta = f"**{head}**", f"**{delta}**"
+        name, head, delta = _row_cells(row)
         cells = [
-            f"{label(row.name)} {direction}",
+            name,
             head,
             _span(row.interval, signed=False) if row.interval else "",
             fmt_value(row.base),

@@ -71,10 +71,14 @@ pull-cache: install ## Pull outputs and run-cache from the DVC remote, if one is
 cloud-auth: install ## In GitHub Actions: OIDC credentials for the DVC remote (DVC_* variables)
 	$(RUN) $(CLI) cloud-auth
 
-# Side by side on every core (pytest-xdist); an act workflow file stays on one worker.
+# Side by side on every core (pytest-xdist); an act workflow file stays on one worker. Each
+# test's time goes to build/junit.xml: `make test-durations` turns it into the CI split.
 TEST_WORKERS ?= auto
+JUNIT ?= build/junit.xml
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
 test: data ## Run every test (code, data, model, pipeline, service, monitor, workflows)
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	@mkdir -p $(dir $(JUNIT))
+	$(RUN) pytest $(XDIST) --junitxml=$(JUNIT) $(PYTEST_ARGS)
 
 test-fast: data ## Quick loop: the tests not marked slow
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
@@ -82,12 +86,10 @@ test-fast: data ## Quick loop: the tests not marked slow
 # CI splits the suite into shards of equal measured time (tests/shards.py, tests/durations.json)
 SHARD ?= 1/1
 test-shard: data ## One CI shard of the suite, by measured time: make test-shard SHARD=2/4
-	$(RUN) python -m pytest -p tests.shards --shard "$(SHARD)" $(PYTEST_ARGS)
+	$(RUN) python -m pytest -p tests.shards --shard "$(SHARD)" $(XDIST) $(PYTEST_ARGS)
 
-test-durations: data ## Run every test and record its time -> tests/durations.json (the split)
-	@mkdir -p build
-	$(RUN) pytest -p no:cacheprovider --junitxml=build/junit.xml $(PYTEST_ARGS)
-	$(RUN) python -m tests.shards durations build/junit.xml
+test-durations: test ## Run every test (make test) and record its time -> tests/durations.json
+	$(RUN) python -m tests.shards durations $(JUNIT)
 
 lint: install ## Check formatting and lint (ruff)
 	$(RUN) ruff format --check .

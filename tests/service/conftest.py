@@ -65,10 +65,23 @@ def small_model(params):
     return train(make_table(params), params.schema, small)
 
 
-@pytest.fixture(scope="session")
-def project(tmp_path_factory, small_model) -> Iterator[Project]:
-    """A throwaway project with the model imported into a private BentoML store."""
+@pytest.fixture(scope="session", autouse=True)
+def service_root(tmp_path_factory) -> Iterator[Path]:
+    """The session's throwaway project folder; its BentoML home is this process's.
+
+    BentoML binds a process to ``$BENTOML_HOME`` the first time it touches a store, for
+    good: set here, before any service test runs, so every in-process use (the project's
+    import, a test's own model) is the private store, never ``~/bentoml``."""
     root = tmp_path_factory.mktemp("service")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENTOML_HOME", str(root / "bentoml"))
+        yield root
+
+
+@pytest.fixture(scope="session")
+def project(service_root, small_model) -> Iterator[Project]:
+    """A throwaway project with the model imported into a private BentoML store."""
+    root = service_root
     # one worker: the session's server starts sooner and /metrics counts one process
     params_path = write_params(root, workers=1)
     model_path = root / "models" / "model.skops"
@@ -91,18 +104,38 @@ def project(tmp_path_factory, small_model) -> Iterator[Project]:
         from mlops.core.config import load_params
         from mlops.release.bento import import_model
 
-        import_model(load_params(params_path))
+        tag, _ = import_model(load_params(params_path))
+    stored = root / "bentoml" / "models" / tag.replace(":", "/")
+    assert stored.is_dir(), (
+        f"{tag} went to another BentoML store than {root / 'bentoml'}: something used BentoML "
+        "in this process before the service tests (see service_root)"
+    )
     yield project
+
+
+def server_home(project: Project, name: str) -> Path:
+    """A BentoML home of this server's own that shares the project's model store.
+
+    Every `bentoml serve` empties ``$BENTOML_HOME/prometheus_multiproc_dir`` when it starts,
+    the files its workers' counters live in: servers sharing one home would wipe each
+    other's `/metrics` (seen: a counter read 0 after another test started its server)."""
+    home = project.root / f"bentoml-{name}"
+    home.mkdir(exist_ok=True)
+    models = home / "models"
+    if not models.exists():
+        models.symlink_to(Path(project.env["BENTOML_HOME"]) / "models", target_is_directory=True)
+    return home
 
 
 def serve(project: Project, log_name: str, **env: str):
     port = free_port()
+    home = server_home(project, Path(log_name).stem)
     return running(
         bentoml_command(SERVICE, port),
         f"http://{HOST}:{port}",
         project.root / log_name,
         timeout=90,
-        env={**project.env, **env},
+        env={**project.env, "BENTOML_HOME": str(home), **env},
         cwd=project.root,
         progress=False,
     )

@@ -71,7 +71,10 @@ def test_param_change_posts_one_comment_with_metric_and_params_diff(scenario):
     assert "| ROC AUC ↑ |" in comment and "▲ better" in comment
     assert "| `train.hist_gradient_boosting.learning_rate` | 0.1000 | 0.2000 |" in comment
     assert "xychart-beta" in comment  # plots GitHub renders, no image host
-    assert "reused from run-cache" in comment  # validate/prepare did not re-run
+    # validate and prepare are reused (checked out from main's DVC cache), not re-run
+    for stage in ("validate", "prepare"):
+        assert f"| `{stage}` | unchanged, skipped |" in comment, comment
+    assert "| `train` | ran |" in comment
     assert len(comment) < 65_536
     args = run.cml_calls[0]
     assert args[:2] == ["comment", "update"]

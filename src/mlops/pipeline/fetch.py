@@ -94,14 +94,26 @@ def fetch(raw_dir: Path, dvc_file: Path = Path("data.dvc")) -> str:
 
 
 def pull_cache(dvc_file: Path = Path("data.dvc")) -> str:
-    """With a DVC remote configured, pull the pipeline's outputs and run-cache, so stages
-    whose inputs did not change are reused instead of re-run. Never fails the caller: a fork
-    without credentials simply recomputes."""
+    """The pipeline's outputs and run-cache from the DVC remote (pulled) or, without one,
+    from the local cache (checked out), so stages whose inputs did not change are reused
+    instead of re-run. Never fails the caller: a fork without credentials simply recomputes."""
     remote = configured_remote(dvc_file)
     if not remote:
+        # The outputs dvc.lock records, from the local cache (in CI: restored by
+        # actions/cache) where it has them: a stage whose inputs and outputs match the lock
+        # is then skipped. The run-cache alone cannot restore a stage with uncached outputs
+        # (validate, evaluate). Never --force: a modified output in the workspace is kept.
+        checked = subprocess.run(
+            [sys.executable, "-m", "dvc", "checkout", "--allow-missing", "-q"],
+            cwd=dvc_file.parent.resolve(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        got = "outputs checked out from" if checked.returncode == 0 else "could not check out"
         return (
-            "no DVC remote configured: unchanged stages are reused only from the local DVC "
-            "cache (in CI: actions/cache). To share them, configure a remote "
+            f"no DVC remote configured: {got} the local DVC cache (in CI: actions/cache); "
+            "unchanged stages are reused from it. To share them, configure a remote "
             "(docs/data-remotes.md) and give CI its credentials (docs/secrets.md)."
         )
     result = subprocess.run(

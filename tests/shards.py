@@ -22,6 +22,7 @@ the split with each shard's measured time.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 import xml.etree.ElementTree as ET
@@ -32,6 +33,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATIONS = ROOT / "tests" / "durations.json"
+_XDIST_GROUP = re.compile(r"@[^@\[\]]+$")
 # a file whose measured time is above this is listed test by test, so it can be split
 SPLIT_ABOVE = 150.0
 
@@ -138,7 +140,8 @@ def durations_from_junit(paths: list[Path]) -> tuple[dict[str, float], dict[str,
     for path in paths:
         for case in ET.parse(path).getroot().iter("testcase"):
             module = case.get("classname", "")
-            name = case.get("name", "")
+            # pytest-xdist's loadgroup names a grouped test `test_x@group` in its reports
+            name = _XDIST_GROUP.sub("", case.get("name", ""))
             # classname is the dotted module (and class); the file is the module's path
             parts = module.split(".")
             classes = []

@@ -105,3 +105,30 @@ def test_a_split_files_fixture_counts_in_each_shard_that_runs_it():
 def test_bad_shard_spec_is_refused(spec):
     with pytest.raises(ValueError):
         shards.parse_shard(spec)
+
+
+def test_durations_read_xdist_group_names_and_split_long_files(tmp_path):
+    """`make test` runs under xdist's loadgroup, whose reports name a grouped test
+    `name@group`: the durations must use the ids the shard plugin collects."""
+    file = "tests/workflows/test_shards.py"
+    module = "tests.workflows.test_shards"
+    cases = [  # ran in this order: the first one paid the file's 30 s fixture
+        ("test_a@test_shards", 70.0),
+        ("test_b[x]@test_shards", 40.0),
+        ("test_c", 40.0),
+        ("test_d", 40.0),
+    ]
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        "<testsuites><testsuite>"
+        + "".join(f'<testcase classname="{module}" name="{n}" time="{t}"/>' for n, t in cases)
+        + "</testsuite></testsuites>"
+    )
+    seconds, setup = shards.durations_from_junit([junit])
+    assert seconds == {
+        f"{file}::test_a": 40.0,
+        f"{file}::test_b[x]": 40.0,
+        f"{file}::test_c": 40.0,
+        f"{file}::test_d": 40.0,
+    }
+    assert setup == {file: 30.0}

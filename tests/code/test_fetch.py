@@ -83,3 +83,33 @@ def test_remote_is_pulled_when_it_holds_the_data(repo, tmp_path, real_raw_dir):
 def test_missing_dvc_file(tmp_path):
     with pytest.raises(DataFetchError, match=r"data\.dvc not found"):
         fetch(tmp_path / "data", tmp_path / "data.dvc")
+
+
+def test_without_a_remote_the_local_cache_restores_unchanged_stages(tmp_path):
+    """CI restores .dvc/cache (actions/cache) and calls pull_cache: what dvc.lock records and
+    the cache holds is checked out, so `dvc repro` skips those stages, including one with an
+    uncached output (the run-cache cannot restore it). A modified output is never
+    overwritten."""
+    from mlops.pipeline.fetch import pull_cache
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    dvc(tmp_path, "init", "-q")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text("a\n1\n")
+    dvc(tmp_path, "add", "-q", "data")  # data.dvc, as in the project
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  make:\n    cmd: echo made > out.txt && echo 1 > score.json\n"
+        "    deps: [data]\n    outs: [out.txt]\n    metrics: [{score.json: {cache: false}}]\n"
+    )
+    dvc(tmp_path, "repro", "-q")
+    (tmp_path / "out.txt").unlink()  # a new checkout: the output is only in the cache
+    said = pull_cache(tmp_path / "data.dvc")
+    assert said.startswith("no DVC remote configured: outputs checked out"), said
+    assert (tmp_path / "out.txt").read_text() == "made\n"
+    run = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert "Stage 'make' didn't change, skipping" in run.stdout, run.stdout + run.stderr
+    (tmp_path / "out.txt").write_text("edited by hand\n")
+    pull_cache(tmp_path / "data.dvc")
+    assert (tmp_path / "out.txt").read_text() == "edited by hand\n"

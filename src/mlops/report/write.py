@@ -56,7 +56,11 @@ def saved_decision(
         saved = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if saved.get("key") != verdict_key(params, base, outcome, params_file):
+    try:
+        key = verdict_key(params, base, outcome, params_file)
+    except github.GitError:
+        return None  # judging again says what is wrong with the base
+    if saved.get("key") != key:
         return None  # another base, outcome, label set or pipeline output: judge again
     return GateDecision(saved["passes"], saved["out"], saved["err"])
 

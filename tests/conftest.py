@@ -4,6 +4,7 @@ pipeline or trains on the full data."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,19 @@ def is_default_data() -> bool:
     none)."""
     embedded = getattr(dataset, "EMBEDDED_DATA_MD5", None)
     return embedded is not None and embedded == pinned_data_md5()
+
+
+# The variables a GitHub Actions job sets (pr.yml's test shards run inside one). Tests run as
+# on a laptop: with GITHUB_ACTIONS=true `gh` (and our shim of it, as GitHub does) refuses to
+# run without a token, and GITHUB_OUTPUT / GITHUB_STEP_SUMMARY would collect what the code
+# under test writes for its own job. A test about behaviour in a workflow sets its own.
+RUNNER_VARIABLES = ("GITHUB_", "RUNNER_", "ACTIONS_")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in [n for n in os.environ if n.startswith(RUNNER_VARIABLES)]:
+        del os.environ[name]
+    os.environ.pop("GH_TOKEN", None)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook is plain)

@@ -47,3 +47,20 @@ def test_the_runner_has_no_dev_tools_and_setup_uv_installs_the_locked_uv(tmp_pat
     run = run_workflow(repo, "w.yml", "push", push_event(repo), tmp_path / "act", timeout=300)
     assert run.returncode == 0, run.output[-3000:]
     assert f"uv {uv_lock_version()}" in run.output
+
+
+def test_the_suite_passes_inside_a_github_actions_job():
+    """pr.yml's shards run the suite inside a job, whose GITHUB_ACTIONS=true makes gh (and
+    its shim, as GitHub does) refuse without a token: the suite drops the runner's variables
+    (tests/conftest.py), so a test that calls gh passes there as on a laptop."""
+    import os
+    import subprocess
+    import sys
+
+    test = "tests/monitor/test_alert.py::test_alert_command_with_a_recording_gh"
+    runner = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": os.devnull, "CI": "true"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        cwd=ROOT, env={**os.environ, **runner}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]

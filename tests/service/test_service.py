@@ -188,7 +188,8 @@ def test_sigterm_loses_no_logged_request(project: Project, example):
 # --------------------------------------------------------------------------- refusals
 def _copy_project(project: Project, tmp_path) -> Project:
     root = tmp_path / "copy"
-    shutil.copytree(project.root, root, ignore=shutil.ignore_patterns("*.log", "logs"))
+    # not the other servers' homes (bentoml-*: symlinks to the store, live metrics files)
+    shutil.copytree(project.root, root, ignore=shutil.ignore_patterns("*.log", "logs", "bentoml-*"))
     params = root / "params.yaml"
     env = {**project.env, "BENTOML_HOME": str(root / "bentoml"), "MLOPS_PARAMS": str(params)}
     return Project(root, params, env, root / "logs" / "predictions")

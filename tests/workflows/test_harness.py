@@ -3,7 +3,10 @@ install is missing, and the setup-uv stub really puts the locked uv on PATH."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import yaml
 
@@ -53,10 +56,6 @@ def test_the_suite_passes_inside_a_github_actions_job():
     """pr.yml's shards run the suite inside a job, whose GITHUB_ACTIONS=true makes gh (and
     its shim, as GitHub does) refuse without a token: the suite drops the runner's variables
     (tests/conftest.py), so a test that calls gh passes there as on a laptop."""
-    import os
-    import subprocess
-    import sys
-
     test = "tests/monitor/test_alert.py::test_alert_command_with_a_recording_gh"
     runner = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": os.devnull, "CI": "true"}
     done = subprocess.run(

@@ -10,9 +10,11 @@ older version; a fresh clone's `gto show` lists it all. The pure rules: tests/co
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,6 +154,39 @@ def test_merges_register_promotion_deploys_that_version_rollback_by_name(repo, t
     assert json.loads(shown.stdout)["model"]["stage"] == {"prod": "v0.1.1", "staging": "v0.2.0"}
     listed = subprocess.run([GTO, "show", "model"], cwd=clone, capture_output=True, text=True)
     assert all(v in listed.stdout for v in ("v0.1.0", "v0.1.1", "v0.2.0"))
+
+
+def tag_at(repo: Path, name: str, when: int) -> None:
+    """An annotated tag on HEAD whose tagger time is ``when`` (Unix seconds)."""
+    env = {**os.environ, "GIT_COMMITTER_DATE": f"@{when} +0000"}
+    subprocess.run(["git", "tag", "-a", name, "-m", name], cwd=repo, env=env, check=True)
+
+
+def tag_times(repo: Path) -> dict[str, int]:
+    out = git(repo, "for-each-ref", "refs/tags", "--format=%(refname:short) %(taggerdate:unix)")
+    return {name: int(when) for name, when in (line.split() for line in out.splitlines())}
+
+
+def test_a_new_assignment_is_later_than_every_earlier_one_as_gto_orders_them(repo):
+    """GTO orders assignments by their tag's second, the registry by their number: a tag made
+    in the second of the newest one (or before it) would make `gto show` name another
+    version than the one deployed, so the assignment waits for the next second."""
+    write_lock(repo, "a" * 32, "d" * 32, 40)
+    merge(repo, "first model")
+    cli("register")
+    ahead = int(time.time()) + 2  # the newest tag is dated 2 s in this clock's future
+    tag_at(repo, "model#dev#2", ahead)
+    cli("promote", "--version", "v0.1.0", "--stage", "prod")
+    assert tag_times(repo)["model#prod#3"] > ahead
+    shown = subprocess.run([GTO, "show", "--json"], cwd=repo, capture_output=True, text=True)
+    in_stage = {"dev": "v0.1.0", "prod": "v0.1.0", "staging": "v0.1.0"}
+    assert json.loads(shown.stdout)["model"]["stage"] == in_stage
+    assert registry.stages(registry.read_tags(repo), "model") == in_stage
+
+    tag_at(repo, "model#dev#4", int(time.time()) + registry.MAX_CLOCK_LAG + 60)
+    said = cli("promote", "--version", "v0.1.0", "--stage", "qa", ok=False)
+    assert "clock is" in said and "behind model's newest tag" in said and "NTP" in said
+    assert "model#qa#5" not in tag_times(repo)
 
 
 def test_unknown_versions_and_empty_stages_are_refused_with_what_to_do(repo):

@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ FIRST = (0, 1, 0)  # the first registered version: v0.1.0
 TAGGER = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
 _VERSION = re.compile(r"^(?P<name>[^@#!]+)@v(?P<v>\d+\.\d+\.\d+)$")
 _ASSIGN = re.compile(r"^(?P<name>[^@#!]+)#(?P<stage>[^@#!]+)(?P<gone>!?)#(?P<n>\d+)$")
+MAX_CLOCK_LAG = 30  # seconds this clock may be behind the newest tag before we refuse
 
 
 class RegistryError(UserError, RuntimeError):
@@ -264,9 +266,44 @@ def gto(*args: str, cwd: Path | None = None) -> str:
     return done.stdout
 
 
+def newest_tag_time(artifact: str, cwd: Path | None = None) -> int | None:
+    """The tagger time (Unix seconds) of the newest of ``artifact``'s GTO tags."""
+    out = git_out("for-each-ref", "refs/tags", "--format=%(taggerdate:unix) %(refname:short)",
+                  cwd=cwd)  # fmt: skip
+    times = [
+        int(when)
+        for when, _, tag in (line.partition(" ") for line in out.splitlines())
+        if when
+        and (found := _VERSION.match(tag) or _ASSIGN.match(tag))
+        and found["name"] == artifact
+    ]
+    return max(times, default=None)
+
+
+def wait_for_next_second(artifact: str, cwd: Path | None = None) -> None:
+    """Make the next tag's time later than every earlier tag's of ``artifact``.
+
+    GTO (``gto show``, DVC Studio, the VS Code extension) orders assignments by their tag's
+    time in whole seconds, :func:`stages` by their number: two assignments in one second
+    could make them name different versions. A clock behind the newest tag by more than
+    MAX_CLOCK_LAG is refused: its tag would sort before the older ones in GTO."""
+    newest = newest_tag_time(artifact, cwd)
+    if newest is None:
+        return
+    lag = newest + 1 - time.time()
+    if lag > MAX_CLOCK_LAG:
+        raise RegistryError(
+            f"this machine's clock is {lag:.0f} s behind {artifact}'s newest tag: GTO would "
+            "order a new tag before it. Set the clock right (NTP) and run this again."
+        )
+    if lag > 0:
+        time.sleep(lag)
+
+
 def register(plan_: Plan, message: str, cwd: Path | None = None) -> list[str]:
     """Tag HEAD as ``plan_.version`` and assign it STAGING; the tags created."""
     sha = head(cwd)
+    wait_for_next_second(plan_.artifact, cwd)
     gto("register", plan_.artifact, sha, "--version", plan_.version, "-m", message, cwd=cwd)
     return [
         f"{plan_.artifact}@{plan_.version}",
@@ -290,6 +327,7 @@ def assign(artifact: str, version: str, stage: str, cwd: Path | None = None) -> 
         print(f"registry: {artifact} {version} is in {stage} already")
         return []
     message = f"{artifact} {version} -> {stage}"
+    wait_for_next_second(artifact, cwd)
     gto("assign", artifact, "--version", version, "--stage", stage, "--force", "-m", message,
         cwd=cwd)  # fmt: skip
     now = read_tags(cwd)

@@ -110,6 +110,7 @@ def project(service_root, small_model) -> Iterator[Project]:
         f"{tag} went to another BentoML store than {root / 'bentoml'}: something used BentoML "
         "in this process before the service tests (see service_root)"
     )
+    assert (stored / "fastpath.npz").is_file(), "make bento stores the compiled fast path"
     yield project
 
 

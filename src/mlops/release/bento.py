@@ -19,6 +19,7 @@ from bentoml.exceptions import NotFound
 from mlops.core.config import Params
 from mlops.core.errors import UserError
 from mlops.core.github import commit
+from mlops.serving import prebuilt
 from mlops.serving.model import (
     MODEL_FILE,
     ModelMismatchError,
@@ -96,11 +97,36 @@ def import_model(params: Params) -> tuple[str, bool]:
         stored = None
     if stored is not None:
         verify_model(Path(stored.path_of(MODEL_FILE)), lock, expected=md5)
-        return tag, False
+        if Path(stored.path_of(prebuilt.FILE)).exists():
+            return tag, False
+    compiled = fast_path(params)
+    if stored is not None:
+        if compiled is None:
+            return tag, False
+        print(f"service: {tag} was stored without its compiled fast path: storing it again")
+        bentoml.models.delete(tag)
     labels, metadata = labels_and_metadata(params, md5)
     with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
         shutil.copyfile(params.paths.model, model.path_of(MODEL_FILE))
+        if compiled is not None:
+            prebuilt.store_fast_path(Path(model.path_of(prebuilt.FILE)), *compiled, md5)
     return tag, True
+
+
+def fast_path(params: Params) -> tuple[Any, Any, Any, Any] | None:
+    """The model's compiled fast path (checked against the Pipeline on probe records), the
+    model, the schema and the known categories: what prebuilt.store_fast_path writes beside
+    the model so that a worker starts without loading the Pipeline (issue 17). None: no
+    fast path."""
+    from mlops.core import model_io
+    from mlops.serving.fastpath import compile_pipeline
+    from mlops.serving.predictor import known_categories
+
+    model = model_io.load(params.paths.model)
+    compiled = compile_pipeline(model, params.schema)
+    if compiled is None:
+        return None
+    return compiled, model, params.schema, known_categories(model, params.schema)
 
 
 def build_bento(bentofile: Path) -> str:

@@ -27,13 +27,13 @@ missing values.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mlops.core.config import SchemaParams
 
@@ -170,6 +170,60 @@ class CompiledBooster:
         self._router_map = np.append(self._f_idx_map, np.uint32(0)).astype(self._f_idx_map.dtype)
         self._tree_numbers = np.arange(self._n_trees, dtype=np.float64)[:, None]
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything this path computes with, as plain arrays (no object, no pickle): what
+        :meth:`from_arrays` rebuilds it from without the Pipeline (mlops.serving.prebuilt)."""
+        link = getattr(self._link, "__self__", None)
+        if type(link).__name__ != "HalfBinomialLoss":
+            raise Unsupported(f"the booster's loss is {type(link).__name__}")
+        columns = [(name, codes and list(codes.items())) for name, codes in self._columns]
+        return {
+            "columns": np.array(json.dumps(columns)),  # codes as pairs: a key may be None
+            "baseline": np.array(self._baseline),
+            "known": self._known,
+            "f_idx_map": self._f_idx_map,
+            "tree_nodes": np.concatenate([nodes for nodes, _ in self._trees]),
+            "tree_sizes": np.array([len(nodes) for nodes, _ in self._trees]),
+            "tree_bitsets": np.concatenate([bitsets for _, bitsets in self._trees]),
+            "bitset_sizes": np.array([len(bitsets) for _, bitsets in self._trees]),
+            "router_nodes": self._nodes,
+            "router_bitsets": self._bitsets,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> CompiledBooster:
+        """The path :meth:`arrays` describes: imports only scikit-learn's tree walker and
+        binary link, never the Pipeline, skops or pandas (the service's cold start)."""
+        from sklearn._loss.loss import HalfBinomialLoss
+        from sklearn.ensemble._hist_gradient_boosting._predictor import (
+            _predict_from_raw_data,
+        )
+
+        self = cls.__new__(cls)
+        self._columns = [
+            (name, None if pairs is None else dict(pairs))
+            for name, pairs in json.loads(str(arrays["columns"]))
+        ]
+        self._walk = _predict_from_raw_data
+        self._link = HalfBinomialLoss().predict_proba
+        self._baseline = float(arrays["baseline"])
+        self._known, self._f_idx_map = arrays["known"], arrays["f_idx_map"]
+        node_ends = np.cumsum(arrays["tree_sizes"])[:-1]
+        bitset_ends = np.cumsum(arrays["bitset_sizes"])[:-1]
+        self._trees = list(
+            zip(
+                np.split(arrays["tree_nodes"], node_ends),
+                np.split(arrays["tree_bitsets"], bitset_ends),
+                strict=True,
+            )
+        )
+        self._n_trees = len(self._trees)
+        self._n_features = len(self._columns)
+        self._nodes, self._bitsets = arrays["router_nodes"], arrays["router_bitsets"]
+        self._router_map = np.append(self._f_idx_map, np.uint32(0)).astype(self._f_idx_map.dtype)
+        self._tree_numbers = np.arange(self._n_trees, dtype=np.float64)[:, None]
+        return self
+
     def _router(self, trees: list[Any], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
         """All trees in one node array behind a balanced router on column n_features.
 
@@ -276,6 +330,8 @@ def probe_records(model: Any, schema: SchemaParams, rows: int = 160) -> list[dic
 
 def pipeline_proba(model: Any, schema: SchemaParams, records: Sequence[Mapping[str, Any]]) -> Any:
     """The pipeline's probabilities, from a frame built as the service's Predictor builds it."""
+    import pandas as pd  # not at import: a worker serving the prebuilt path never needs it
+
     frame = pd.DataFrame(
         {
             name: pd.Series(

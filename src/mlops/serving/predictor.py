@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from mlops.core.config import SchemaParams
-from mlops.serving.fastpath import compile_pipeline
+from mlops.core.config import Params, SchemaParams
+from mlops.serving import prebuilt
+from mlops.serving.fastpath import CompiledBooster, compile_pipeline
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def known_categories(model: Any, schema: SchemaParams) -> dict[str, frozenset[str]]:
@@ -38,20 +42,35 @@ def known_categories(model: Any, schema: SchemaParams) -> dict[str, frozenset[st
 class Predictor:
     """The fitted pipeline behind the service: records in, probabilities and labels out."""
 
-    def __init__(self, model: Any, schema: SchemaParams, threshold: float, version: str) -> None:
+    def __init__(
+        self,
+        model: Any,
+        schema: SchemaParams,
+        threshold: float,
+        version: str,
+        prebuilt_path: tuple[CompiledBooster, dict[str, frozenset[str]]] | None = None,
+    ) -> None:
+        """``model``: the fitted Pipeline; None with ``prebuilt_path`` (the fast path and the
+        known categories mlops.serving.prebuilt loaded): no Pipeline in this process."""
         self.model = model
         self.schema = schema
         self.threshold = threshold
         self.version = version
-        self.known = known_categories(model, schema)
-        # the same probabilities without the Pipeline's ~10 ms per call (None: unsupported)
-        self.fast = compile_pipeline(model, schema)
+        if prebuilt_path is not None:
+            self.fast: CompiledBooster | None = prebuilt_path[0]
+            self.known = prebuilt_path[1]
+        else:
+            self.known = known_categories(model, schema)
+            # the same probabilities without the Pipeline's ~10 ms per call (None: unsupported)
+            self.fast = compile_pipeline(model, schema)
         self._dtypes = {
             name: object if spec.type == "category" else "float64"
             for name, spec in schema.features.items()
         }
 
     def frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        import pandas as pd  # the Pipeline's input; the fast path never needs pandas
+
         columns = {
             name: pd.Series([r.get(name) for r in records], dtype=dtype)
             for name, dtype in self._dtypes.items()
@@ -96,6 +115,22 @@ class Predictor:
                 probability.tolist(), positive, self.unknowns(records), strict=True
             )
         ]
+
+
+def serving_predictor(tag: str, params: Params) -> Predictor:
+    """The service's Predictor for the stored model ``tag`` (MD5 checked): from the fast path
+    `make bento` saved beside it when that is valid (mlops.serving.prebuilt: no Pipeline,
+    skops or pandas to import), else from the Pipeline itself."""
+    from mlops.serving.model import model_version, stored_model
+
+    path, md5 = stored_model(tag, params)
+    threshold, version = params.evaluate.threshold, model_version(md5)
+    ready = prebuilt.load_fast_path(Path(path).parent / prebuilt.FILE, md5)
+    if ready is not None:
+        return Predictor(None, params.schema, threshold, version, prebuilt_path=ready)
+    from mlops.core import model_io  # scikit-learn and skops: seconds to import
+
+    return Predictor(model_io.load(path), params.schema, threshold, version)
 
 
 def model_executor(threads: int) -> ThreadPoolExecutor:

@@ -21,12 +21,13 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypedDict, get_type_hints
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, TypedDict, get_type_hints
 
 from mlops.core.config import SchemaParams
 from mlops.serving.logship import CLOSED, LOG_VARIABLE, OPEN, backlog_bytes, segment_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _log = logging.getLogger("mlops.prediction_log")
 
@@ -44,11 +45,14 @@ class LoggedPrediction(TypedDict):
 
 
 FEATURES = "features"  # the one field whose Arrow type depends on schema.features
-_ARROW_TYPES = {str: pa.string(), float: pa.float64(), list[str]: pa.list_(pa.string())}
 
 
 def log_schema(schema: SchemaParams) -> pa.Schema:
-    """The Arrow schema of one line: category features as strings, numbers as float64."""
+    """The Arrow schema of one line: category features as strings, numbers as float64
+    (the monitor's reader; pyarrow is not imported by the service: its cold start)."""
+    import pyarrow as pa
+
+    arrow_types = {str: pa.string(), float: pa.float64(), list[str]: pa.list_(pa.string())}
     features = pa.struct(
         [
             pa.field(name, pa.string() if spec.type == "category" else pa.float64())
@@ -57,7 +61,7 @@ def log_schema(schema: SchemaParams) -> pa.Schema:
     )
     return pa.schema(
         [
-            pa.field(name, features if name == FEATURES else _ARROW_TYPES[hint])
+            pa.field(name, features if name == FEATURES else arrow_types[hint])
             for name, hint in get_type_hints(LoggedPrediction).items()
         ]
     )

@@ -88,6 +88,64 @@ def logged(
     }
 
 
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _each_encoded(values: Sequence[Any], left: str, right: str, cut: str) -> list[str]:
+    """Each value's JSON from one encoder call for them all: the array's text without its
+    ``[`` + ``left`` and ``right`` + ``]``, cut at ``cut`` (``},{`` between flat records,
+    ``","`` between strings); one call per value when a value holds that text itself (the
+    number of pieces would not match)."""
+    whole = _dumps(list(values))[1 + len(left) : -1 - len(right)]
+    parts = whole.split(cut) if values else []
+    if len(parts) != len(values):
+        return [_dumps(value) for value in values]
+    return [left + part + right for part in parts]
+
+
+def _number(value: Any) -> str:
+    return repr(value) if type(value) is float else _dumps(value)  # json's own float text
+
+
+def encode_lines(
+    at: str,
+    version: str,
+    records: Sequence[Mapping[str, Any]],
+    results: Sequence[Mapping[str, Any]],
+    request_ids: Sequence[str],
+) -> bytes:
+    """The JSON lines of one answered batch: byte for byte ``json.dumps(logged(...))`` per
+    prediction, with the constant parts encoded once and the records and request ids each
+    encoded in one call (a third of the time: the log thread shares the worker's GIL with
+    the requests, issue 17). A batch holding a non-finite number (null in the log) takes
+    the general path."""
+    head = f'{{"timestamp":{_dumps(at)},"request_id":'
+    middle = f',"model_version":{_dumps(version)},"features":'
+    labels: dict[str, str] = {}
+    try:
+        ids = _each_encoded(request_ids, '"', '"', '","')
+        features = _each_encoded(records, "{", "}", "},{")
+        lines = []
+        for feature, result, rid in zip(features, results, ids, strict=True):
+            probability, label = result["probability"], result["label"]
+            if not math.isfinite(probability):
+                raise ValueError(f"probability {probability}")
+            if label not in labels:
+                labels[label] = _dumps(label)
+            unknown = result["unknown_categories"]
+            lines.append(
+                f'{head}{rid}{middle}{feature},"probability":{_number(probability)},'
+                f'"prediction":{labels[label]},"unknown_categories":'
+                f"{_dumps(sorted(unknown)) if unknown else '[]'}}}"
+            )
+    except ValueError:  # NaN or infinity: logged() writes null
+        lines = [
+            _dumps(logged(record, result, request_id=rid, version=version, at=at))
+            for record, result, rid in zip(records, results, request_ids, strict=True)
+        ]
+    return ("\n".join(lines) + "\n").encode()
+
+
 class PredictionLog:
     """Rotating JSON-lines segments in ``folder`` (layout: :mod:`mlops.serving.logship`).
 
@@ -165,14 +223,7 @@ class PredictionLog:
                 pending, self._pending = self._pending, []
             try:
                 for at, version, records, results, ids in pending:
-                    lines = [
-                        json.dumps(
-                            logged(record, result, request_id=rid, version=version, at=at),
-                            separators=(",", ":"),
-                        )
-                        for record, result, rid in zip(records, results, ids, strict=True)
-                    ]
-                    self._append(at, version, ("\n".join(lines) + "\n").encode())
+                    self._append(at, version, encode_lines(at, version, records, results, ids))
                     pending = pending[1:]
             finally:
                 if pending:  # put back what was not written, in order

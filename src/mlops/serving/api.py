@@ -10,6 +10,7 @@ import uuid
 from typing import Annotated, Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from typing_extensions import TypedDict
 
 from mlops.core.config import FeatureSpec, SchemaParams
 
@@ -91,10 +92,13 @@ class Prediction(BaseModel):
     )
 
 
-class BatchItem(BaseModel):
+class BatchItem(TypedDict):
+    """One record's answer in a batch: a typed dict, not a model, so the Predictor's own
+    dicts are the response (1,000 model objects took 9 ms to build and serialize; issue 17)."""
+
     probability: float
     label: str
-    unknown_categories: dict[str, str] = Field(default_factory=dict)
+    unknown_categories: dict[str, str]
 
 
 class BatchPrediction(BaseModel):

@@ -29,7 +29,6 @@ from starlette.routing import Route
 from mlops.core.config import load_params
 from mlops.serving import metrics
 from mlops.serving.api import (
-    BatchItem,
     BatchPrediction,
     Prediction,
     record_model,
@@ -168,7 +167,7 @@ class ModelService:
         results = await self._in_model_thread(items)
         # built without re-validating what the Predictor made (1,000 items: ~10 ms)
         return BatchPrediction.model_construct(
-            predictions=[BatchItem.model_construct(**result) for result in results],
+            predictions=results,  # the Predictor's dicts are BatchItems (typed dicts)
             threshold=self.predictor.threshold,
             model_version=self.version,
             request_id=rid,

@@ -16,6 +16,7 @@ from mlops.serving.api import (
     MAX_CATEGORY_LENGTH,
     _feature_type,
     example_record,
+    record_dict,
     record_model,
     records_type,
     request_id,
@@ -30,6 +31,27 @@ def _refused(record, example: dict, name: str, value) -> bool:
     except ValidationError as error:
         return name in {str(part) for e in error.errors() for part in e["loc"]}
     return False
+
+
+def test_the_batch_records_typed_dict_is_the_record_model_in_schema_and_checks(params):
+    """/predict_batch validates into dicts (api.record_dict), /predict into the model: the
+    same OpenAPI schema, and each value accepted or refused alike."""
+    model, typed = record_model(params.schema), TypeAdapter(record_dict(params.schema))
+    assert typed.json_schema() == model.model_json_schema()
+    example = example_record(params.schema)
+    assert typed.validate_python(example) == model.model_validate(example).model_dump()
+    odd = [None, "", "x" * (MAX_CATEGORY_LENGTH + 1), "7", 7, 7.5, True, -1e12, 1e12, math.nan]
+    cases = [{**example, name: value} for name in params.schema.features for value in odd]
+    cases += [{**example, "unexpected": 1}, {k: v for k, v in list(example.items())[1:]}]
+    for case in cases:
+        verdicts = []
+        for validate in (model.model_validate, typed.validate_python):
+            try:
+                validate(case)
+                verdicts.append("accepted")
+            except ValidationError:
+                verdicts.append("refused")
+        assert verdicts[0] == verdicts[1], (case, verdicts)
 
 
 def test_numbers_are_accepted_on_their_limits_and_refused_beside_them(params):

@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 from mlops.core.config import FeatureSpec, SchemaParams
 
 MAX_CATEGORY_LENGTH = 100
+RECORD_DOC = "The model's input features, as declared in params.yaml (schema.features)."
 
 
 def _feature_type(spec: FeatureSpec) -> tuple[Any, Any]:
@@ -53,11 +54,25 @@ def record_model(schema: SchemaParams) -> type[BaseModel]:
         __config__=ConfigDict(extra="forbid", title="Record"),
         **fields,
     )
-    model.__doc__ = "The model's input features, as declared in params.yaml (schema.features)."
+    model.__doc__ = RECORD_DOC
     return model
 
 
-def records_type(record: type[BaseModel], max_records: int) -> Any:
+def record_dict(schema: SchemaParams) -> Any:
+    """:func:`record_model` as a typed dict: the same JSON schema and checks, validated
+    straight into dicts (``/predict_batch``: half the validation time of 1,000 records and
+    no ``model_dump`` of each; issue 17)."""
+    fields = {
+        name: Annotated[typ, field]
+        for name, (typ, field) in ((n, _feature_type(spec)) for n, spec in schema.features.items())
+    }
+    record = TypedDict("Record", fields)  # type: ignore[misc]
+    record.__pydantic_config__ = ConfigDict(extra="forbid", title="Record")  # type: ignore[attr-defined]
+    record.__doc__ = RECORD_DOC
+    return record
+
+
+def records_type(record: Any, max_records: int) -> Any:
     """The type of ``/predict_batch``'s ``records``: 1 to ``max_records`` records."""
     return Annotated[
         list[record],  # type: ignore[valid-type]

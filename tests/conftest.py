@@ -18,6 +18,7 @@ import yaml
 
 from mlops.core.config import Params, load_params, parse_params
 from mlops.yours import dataset
+from tests.shards import xdist_group
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_REASON = (
@@ -57,12 +58,13 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook is plain)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep each act workflow file on one pytest-xdist worker (`--dist loadgroup`: it shares
-    one pipeline run per process, tests/workflows/act.py); skip the tests marked
+    one pipeline run per process, tests/workflows/act.py; the shard split counts on it,
+    tests/shards.py); skip the tests marked
     ``default_data`` on other data, saying what to write instead
     (``@pytest.mark.default_data("what a fork writes instead")``)."""
     for item in items:
-        if item.path.name.endswith("_workflow.py"):
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+        if (group := xdist_group(item.path.name)) is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     if is_default_data():
         return
     for item in items:

@@ -18,7 +18,7 @@ import yaml
 
 from mlops.core.config import Params, load_params, parse_params
 from mlops.yours import dataset
-from tests.shards import xdist_group
+from tests.shards import SETUP_PROPERTY, xdist_group
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_REASON = (
@@ -72,6 +72,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker is not None:
             instead = marker.args[0] if marker.args else FORK_INSTEAD
             item.add_marker(pytest.mark.skip(reason=DEFAULT_DATA_REASON.format(instead=instead)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Record each test's setup phase (where its module fixtures ran) in its JUnit report:
+    `make test-durations` books a split file's fixture to every shard that runs some of it
+    (tests/shards.py)."""
+    report = yield
+    if call.when == "setup":
+        item.user_properties.append((SETUP_PROPERTY, round(call.duration, 2)))
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ the others) take on WORKERS workers, longest first to the worker free soonest: a
 max(the longest chain, the sum / WORKERS). Units go, longest first, to the shard whose
 modeled wall time ends lowest (LPT), so two long chains share a shard only when nothing
 shorter fits; a unit not measured yet counts as the median of the measured ones. A split
-file's module fixtures (`setup_seconds`: what its first test took beyond the others) count
-once in every shard that runs some of its tests (in its group's chain); a file that is
-mostly one fixture is not split.
+file's module fixtures (`setup_seconds`: the setup phase that ran them, which
+tests/conftest.py records in the JUnit report) count once in every shard that runs some of
+its tests (in its group's chain); a file that is mostly one fixture is not split.
 The split is a pure function of the collected test ids and the durations, so every shard
 job computes the same split, and each test is in exactly one shard
 (tests/workflows/test_shards.py checks it against the collected suite).
@@ -47,6 +47,8 @@ DURATIONS = ROOT / "tests" / "durations.json"
 _XDIST_GROUP = re.compile(r"@[^@\[\]]+$")
 # a file whose measured time is above this is listed test by test, so it can be split
 SPLIT_ABOVE = 150.0
+# the JUnit property tests/conftest.py gives each test: the seconds of its setup phase
+SETUP_PROPERTY = "setup_seconds"
 # pytest-xdist's workers in a shard job: `-n auto` on pr.yml's 2-core runner (a constant,
 # not this machine's cores: every shard job must compute the same split)
 WORKERS = 2
@@ -207,9 +209,12 @@ def collected() -> list[str]:
 
 def durations_from_junit(paths: list[Path]) -> tuple[dict[str, float], dict[str, float]]:
     """Seconds per test file, and per test for files above SPLIT_ABOVE, from JUnit XML; and
-    for those split files, the module fixtures' seconds (pytest books them to the first test
-    that uses them: what it took beyond the median of the file's tests)."""
+    for those split files, the module fixtures' seconds. pytest books a module fixture to
+    the test whose setup ran it: its setup phase, which tests/conftest.py records as the
+    test's SETUP_PROPERTY (the longest one in the file is the fixture). A report without
+    it (older): what the first test took beyond the median of the file's tests."""
     per_test: dict[str, float] = {}
+    setup_phase: dict[str, float] = {}
     for path in paths:
         for case in ET.parse(path).getroot().iter("testcase"):
             module = case.get("classname", "")
@@ -225,6 +230,9 @@ def durations_from_junit(paths: list[Path]) -> tuple[dict[str, float], dict[str,
             file = Path(*parts).with_suffix(".py").as_posix()
             nodeid = "::".join([file, *classes, name])
             per_test[nodeid] = per_test.get(nodeid, 0.0) + float(case.get("time", 0))
+            for prop in case.iter("property"):
+                if prop.get("name") == SETUP_PROPERTY:
+                    setup_phase[nodeid] = float(prop.get("value", 0))
     per_file: dict[str, float] = defaultdict(float)
     for nodeid, seconds in per_test.items():
         per_file[nodeid.split("::")[0]] += seconds
@@ -235,8 +243,13 @@ def durations_from_junit(paths: list[Path]) -> tuple[dict[str, float], dict[str,
             out[file] = round(seconds, 2)
             continue
         tests = {n: s for n, s in per_test.items() if n.split("::")[0] == file}
-        first = next(iter(tests))  # JUnit lists tests in the order they ran
-        fixture = max(0.0, tests[first] - statistics.median(tests.values()))
+        measured = {n: setup_phase[n] for n in tests if n in setup_phase}
+        if measured:
+            first = max(measured, key=measured.get)
+            fixture = measured[first]
+        else:
+            first = next(iter(tests))  # JUnit lists tests in the order they ran
+            fixture = max(0.0, tests[first] - statistics.median(tests.values()))
         if len(tests) == 1 or 2 * fixture > seconds:
             # mostly one shared fixture (a workflow run the tests look at): keep it whole
             out[file] = round(seconds, 2)

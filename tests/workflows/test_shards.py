@@ -8,8 +8,10 @@ as the job runs it, to show the plugin selects exactly that shard.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,54 @@ def test_durations_read_xdist_group_names_and_split_long_files(tmp_path):
         f"{file}::test_d": 40.0,
     }
     assert setup == {file: 30.0}
+
+
+def test_a_split_files_fixture_is_the_setup_phase_that_ran_it(tmp_path):
+    """tests/conftest.py records each test's setup phase: the fixture is the longest one,
+    not what the first test took beyond the others (here the first test is just long)."""
+    file, module = "tests/workflows/test_shards.py", "tests.workflows.test_shards"
+    cases = [("test_a", 70.0, 0.1), ("test_b", 70.0, 60.0), ("test_c", 40.0, 0.1)]
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        "<testsuites><testsuite>"
+        + "".join(
+            f'<testcase classname="{module}" name="{n}" time="{t}"><properties>'
+            f'<property name="{shards.SETUP_PROPERTY}" value="{s}"/></properties></testcase>'
+            for n, t, s in cases
+        )
+        + "</testsuite></testsuites>"
+    )
+    seconds, setup = shards.durations_from_junit([junit])
+    assert setup == {file: 60.0}
+    assert seconds == {f"{file}::test_a": 70.0, f"{file}::test_b": 10.0, f"{file}::test_c": 40.0}
+
+
+def test_the_suite_records_each_tests_setup_phase_through_xdist(tmp_path):
+    """The hook of tests/conftest.py on a tiny suite run as `make test` runs (two workers):
+    the test whose setup ran the module fixture says how long it took."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "conftest.py").write_text(
+        "from tests.conftest import pytest_runtest_makereport  # noqa: F401\n"
+    )
+    (suite / "test_one.py").write_text(
+        "import time, pytest\n"
+        "@pytest.fixture(scope='module')\n"
+        "def slow():\n    time.sleep(1.0)\n"
+        "def test_a(slow):\n    pass\n"
+        "def test_b(slow):\n    pass\n"
+    )
+    junit = tmp_path / "junit.xml"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-q",
+         "--rootdir", str(tmp_path), f"--junitxml={junit}", "suite"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    recorded = [
+        float(prop.get("value"))
+        for prop in ET.parse(junit).getroot().iter("property")
+        if prop.get("name") == shards.SETUP_PROPERTY
+    ]
+    assert len(recorded) == 2 and max(recorded) >= 1.0, recorded

@@ -18,6 +18,7 @@ import yaml
 
 from mlops.core.config import Params, load_params, parse_params
 from mlops.yours import dataset
+from tests.shards import SETUP_PROPERTY, xdist_group
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_REASON = (
@@ -57,12 +58,13 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook is plain)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep each act workflow file on one pytest-xdist worker (`--dist loadgroup`: it shares
-    one pipeline run per process, tests/workflows/act.py); skip the tests marked
+    one pipeline run per process, tests/workflows/act.py; the shard split counts on it,
+    tests/shards.py); skip the tests marked
     ``default_data`` on other data, saying what to write instead
     (``@pytest.mark.default_data("what a fork writes instead")``)."""
     for item in items:
-        if item.path.name.endswith("_workflow.py"):
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+        if (group := xdist_group(item.path.name)) is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     if is_default_data():
         return
     for item in items:
@@ -70,6 +72,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker is not None:
             instead = marker.args[0] if marker.args else FORK_INSTEAD
             item.add_marker(pytest.mark.skip(reason=DEFAULT_DATA_REASON.format(instead=instead)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Record each test's setup phase (where its module fixtures ran) in its JUnit report:
+    `make test-durations` books a split file's fixture to every shard that runs some of it
+    (tests/shards.py)."""
+    report = yield
+    if call.when == "setup":
+        item.user_properties.append((SETUP_PROPERTY, round(call.duration, 2)))
+    return report
 
 
 @pytest.fixture(scope="session")

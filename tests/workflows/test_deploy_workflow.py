@@ -12,11 +12,12 @@ port-forward` is that image's bento, served for real on 127.0.0.1.
 
 The merge is the `staging` stage: after the kind deploy the model is registered (GTO tags
 pushed to a bare remote). One run serves every test here (an act run takes minutes), but the
-last: a dispatch on a branch other than main is refused. Promotion, rollback and a docs-only
-merge: test_promote_workflow.py. That test.yml calls this workflow only after its tests
-passed is read from the workflows in test_workflow_rules.py (act cannot run test.yml's own
-tests inside a test). The rollback after a failed smoke test is tested at the command level
-with the same shims: tests/service/test_deploy.py.
+last: a dispatch on a branch other than main is refused. A docs-only merge:
+test_register_workflow.py; promotion and rollback: test_promote_workflow.py. That test.yml
+calls this workflow only after its tests passed is read from the workflows in
+test_workflow_rules.py (act cannot run test.yml's own tests inside a test). The rollback
+after a failed smoke test is tested at the command level with the same shims:
+tests/service/test_deploy.py.
 """
 
 from __future__ import annotations

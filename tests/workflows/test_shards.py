@@ -8,8 +8,10 @@ as the job runs it, to show the plugin selects exactly that shard.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -88,9 +90,51 @@ def test_the_split_is_balanced_and_a_new_file_lands_somewhere():
     nodeids = [f"{f}::t" for f in durations] + ["new.py::t"]
     a, b = shards.split(nodeids, durations, 2)
     assert sorted(a + b) == sorted(nodeids)
-    # new.py counts as the median (55 s): a+c and b+new+d, 150 s against 125 s
+    # new.py counts as the median (55 s); on two workers: a | c (100 s), b | new + d (65 s)
     assert sorted(a) == ["a.py::t", "c.py::t"]
     assert sorted(b) == ["b.py::t", "d.py::t", "new.py::t"]
+
+
+def test_a_shards_wall_time_is_its_serial_chains_on_the_workers():
+    """An xdist group's tests run in a row (with its fixture once), a single test is not
+    shared out, a file's tests spread over both workers."""
+
+    def wall(durations, setup=None):
+        [shard] = shards.plan(list(durations), durations, 1, setup)
+        return shard.wall(workers=2)
+
+    assert wall({"tests/x_workflow.py::a": 100.0, "tests/x_workflow.py::b": 100.0}) == 200
+    assert wall({"tests/x_workflow.py::a": 100.0}, {"tests/x_workflow.py": 50.0}) == 150
+    assert wall({"tests/y.py::a": 100.0, "tests/y.py::b": 100.0}) == 100
+    assert wall({"tests/fork.py::a": 130.0, "tests/z.py::b": 20.0}) == 130
+    [shard] = shards.plan([f"tests/z.py::t{i}" for i in range(10)], {"tests/z.py": 100.0}, 1)
+    assert shard.wall(workers=2) == 50 and shard.serial() == 100
+    assert shards.makespan([60, 50, 40, 30], workers=2) == 90  # 60+30 | 50+40
+
+
+def test_long_serial_chains_do_not_pile_up_on_one_shard():
+    """Three act workflow files of 150 s each and a 400 s file of many small tests, two
+    shards. By the sum of seconds the 400 s file fills one shard and the three workflow
+    files the other (450 s serial: 300 s on two workers, a group left waiting for one);
+    on two workers the file takes 200 s, so the third group fits beside it (280 s: the
+    group and 13 of the file's tests | the other 27)."""
+    many = [f"tests/d.py::t{i}" for i in range(40)]
+    groups = [f"tests/{n}_workflow.py::t" for n in ("x", "y", "z")]
+    durations = {"tests/d.py": 400.0, **{g.split("::")[0]: 150.0 for g in groups}}
+    planned = shards.plan(many + groups, durations, 2)
+    assert max(s.wall() for s in planned) == 280
+    assert all(len(s.groups) < 3 for s in planned), [sorted(s.groups) for s in planned]
+    assert sorted(n for s in planned for n in s.nodeids) == sorted(many + groups)
+
+
+def test_plan_prints_each_shards_modeled_wall_time(tmp_path, capsys):
+    """`python -m tests.shards plan N FILE`: one test id a line (ids may hold spaces)."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("tests/x.py::t[a b]\ntests/x.py::t[c d]\ntests/y_workflow.py::t\n")
+    assert shards.main(["plan", "1", str(ids)]) == 0
+    out = capsys.readouterr().out
+    assert "shard 1/1:" in out and ", 3 tests" in out
+    assert "in a row: y_workflow" in out and "    tests/x.py" in out
 
 
 def test_a_split_files_fixture_counts_in_each_shard_that_runs_it():
@@ -132,3 +176,54 @@ def test_durations_read_xdist_group_names_and_split_long_files(tmp_path):
         f"{file}::test_d": 40.0,
     }
     assert setup == {file: 30.0}
+
+
+def test_a_split_files_fixture_is_the_setup_phase_that_ran_it(tmp_path):
+    """tests/conftest.py records each test's setup phase: the fixture is the longest one,
+    not what the first test took beyond the others (here the first test is just long)."""
+    file, module = "tests/workflows/test_shards.py", "tests.workflows.test_shards"
+    cases = [("test_a", 70.0, 0.1), ("test_b", 70.0, 60.0), ("test_c", 40.0, 0.1)]
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        "<testsuites><testsuite>"
+        + "".join(
+            f'<testcase classname="{module}" name="{n}" time="{t}"><properties>'
+            f'<property name="{shards.SETUP_PROPERTY}" value="{s}"/></properties></testcase>'
+            for n, t, s in cases
+        )
+        + "</testsuite></testsuites>"
+    )
+    seconds, setup = shards.durations_from_junit([junit])
+    assert setup == {file: 60.0}
+    assert seconds == {f"{file}::test_a": 70.0, f"{file}::test_b": 10.0, f"{file}::test_c": 40.0}
+
+
+def test_the_suite_records_each_tests_setup_phase_through_xdist(tmp_path):
+    """The hook of tests/conftest.py on a tiny suite run as `make test` runs (two workers):
+    the test whose setup ran the module fixture says how long it took."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "conftest.py").write_text(
+        "from tests.conftest import pytest_runtest_makereport  # noqa: F401\n"
+    )
+    (suite / "test_one.py").write_text(
+        "import time, pytest\n"
+        "@pytest.fixture(scope='module')\n"
+        "def slow():\n    time.sleep(1.0)\n"
+        "def test_a(slow):\n    pass\n"
+        "def test_b(slow):\n    pass\n"
+    )
+    junit = tmp_path / "junit.xml"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-q",
+         "--rootdir", str(tmp_path), f"--junitxml={junit}", "suite"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    recorded = [
+        float(prop.get("value"))
+        for prop in ET.parse(junit).getroot().iter("property")
+        if prop.get("name") == shards.SETUP_PROPERTY
+    ]
+    assert len(recorded) == 2 and max(recorded) >= 1.0, recorded

@@ -99,6 +99,7 @@ def _loads(server: dict[str, Any]) -> list[str]:
 
 SERVICE_COLUMNS = {  # benchmarks/service.json's servers, in the table's order
     "bentoml": "BentoML service",
+    "bentoml_floor": "BentoML floor (constant answer)",
     "fastapi": "FastAPI + Pipeline",
     "fastapi_fast": "FastAPI + fast path",
 }
@@ -136,7 +137,7 @@ def service_table() -> str:
     at = f"c{data['target']['connections']}"
     lines = [
         f"| measure | {' | '.join(SERVICE_COLUMNS.values())} | in process |",
-        "|---|---|---|---|---|",
+        "|---" * (len(SERVICE_COLUMNS) + 2) + "|",
         *_service_load_rows(data),
         _row(data, f"server CPU per request at {at[1:]} connections",
              lambda s: f"{s[at]['server_cpu_ms_per_request']:.2f} ms"),
@@ -188,6 +189,19 @@ def service_batch() -> str:
         f"`/predict_batch` ({data['batch_rows']:,} rows) serves {bento['rows_per_s']:,.0f} "
         f"rows/s, {bento['rows_per_s'] / fast['rows_per_s']:.2f}x the fast path's "
         f"{fast['rows_per_s']:,.0f} rows/s in process (target 0.8x)"
+    )
+
+
+def service_floor() -> str:
+    """The service against BentoML's floor (constant answers) and FastAPI + fast path."""
+    data = source("benchmarks/service.json")
+    at = f"c{data['target']['connections']}"
+    service, floor = data["bentoml"][at]["rps"], data["bentoml_floor"][at]["rps"]
+    fastapi = data["fastapi_fast"][at]["rps"]
+    return (
+        f"at {at[1:]} connections BentoML answering a constant (no model, no log) serves "
+        f"{floor:,.0f} req/s and the service {service:,.0f} ({service / floor:.0%} of it), "
+        f"where FastAPI serving the same fast path serves {fastapi:,.0f}"
     )
 
 
@@ -422,6 +436,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "service-cpu": service_cpu,
     "service-batch": service_batch,
     "service-p99": service_p99,
+    "service-floor": service_floor,
     "monitor": monitor_table,
     "ci-jobs": ci_jobs_table,
     "ci-labels": ci_labels_table,

@@ -257,6 +257,16 @@ def measure_bentoml(target: str, work: Workload, env: dict[str, str], workdir: P
     return measure_server("bentoml", command, port, work, env, workdir)
 
 
+def measure_floor(work: Workload, env: dict[str, str], workdir: Path) -> Any:
+    """BentoML's floor: benchmarks/bentoml_floor.py, the service's settings and request
+    types answering a constant (what BentoML itself costs per request here)."""
+    port = free_port()
+    print("BentoML floor (constant answers) ...", flush=True)
+    command = [str(Path(sys.executable).parent / "bentoml"), "serve", "bentoml_floor:Floor"]
+    command += ["--working-dir", str(HERE), "--host", HOST, "--port", str(port)]
+    return measure_server("bentoml_floor", command, port, work, env, workdir)
+
+
 def measure_fastapi(
     engine: str, model: Path, work: Workload, env: dict[str, str], workdir: Path, workers: int
 ) -> Any:
@@ -298,8 +308,8 @@ def measure_in_process(
 
 
 # --------------------------------------------------------------------------- report
-SERVERS = {"bentoml": "BentoML service", "fastapi": "FastAPI + Pipeline",
-           "fastapi_fast": "FastAPI + fast path"}  # fmt: skip
+SERVERS = {"bentoml": "BentoML service", "bentoml_floor": "BentoML floor (constant)",
+           "fastapi": "FastAPI + Pipeline", "fastapi_fast": "FastAPI + fast path"}  # fmt: skip
 BASELINES = ("fastapi", "fastapi_fast")
 
 
@@ -308,7 +318,7 @@ def table(results: dict[str, Any]) -> str:
     limit = results["in_process"]
     lines = [
         f"| measure | {' | '.join(SERVERS.values())} | in process |",
-        "|---|---|---|---|---|",
+        "|---" * (len(SERVERS) + 2) + "|",
     ]
     for c in CONCURRENCY:
         runs = [s[f"c{c}"] for s in servers]
@@ -476,6 +486,7 @@ def main() -> None:
     }
     results["service"] = target
     results["bentoml"] = measure_bentoml(target, work, env, workdir)
+    results["bentoml_floor"] = measure_floor(work, env, workdir)
     for engine in ("pipeline", "fast"):
         name = "fastapi" if engine == "pipeline" else "fastapi_fast"
         results[name] = measure_fastapi(

@@ -1,5 +1,6 @@
 """The prediction log's batch encoding (orjson) writes the values of
-:func:`mlops.serving.predlog.logged`, one JSON line per prediction, whatever the records hold."""
+:func:`mlops.serving.predlog.logged`, one JSON line per prediction, whatever the records
+hold."""
 
 from __future__ import annotations
 

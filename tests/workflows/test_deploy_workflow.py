@@ -120,9 +120,13 @@ def test_the_image_holds_the_model_dvc_lock_records_and_is_tagged_sha_and_versio
         image = deployed.state["images"][tag]
         assert image["bento"].startswith(f"{NAME}:")
         assert image["has_service_source"]
-        # the build context BentoML handed to docker: exactly one model, the locked one
-        [(path, md5)] = image["models"].items()
-        assert path.endswith(f"{deployed.version}/model.skops") and md5 == deployed.model_md5
+        # the build context BentoML handed to docker: one model, the locked one, and the fast
+        # path `make bento` compiled from it (none for an estimator without one)
+        files = {Path(path).name: (path, md5) for path, md5 in image["models"].items()}
+        assert set(files) - {"fastpath.npz"} == {"model.skops"}
+        for name, (path, _) in files.items():
+            assert path.endswith(f"{deployed.version}/{name}")
+        assert files["model.skops"][1] == deployed.model_md5
     assert deployed.state["logins"] == {"ghcr.io": deployed.state["logins"]["ghcr.io"]}
     assert deployed.state["pushed"] == tags  # pushed after the login, both tags
     assert "test-token" not in json.dumps(deployed.calls)  # the shim never sees the token

@@ -344,16 +344,22 @@ def pipeline_proba(model: Any, schema: SchemaParams, records: Sequence[Mapping[s
     return model.predict_proba(frame)[:, 1]
 
 
+def exact(compiled: CompiledBooster, probe: Sequence[Mapping[str, Any]], expected: Any) -> bool:
+    """Whether ``compiled`` gives bitwise ``expected`` (the Pipeline's probabilities) on
+    ``probe``, walked as a large batch (one call per tree) and as a small one (one call)."""
+    few = probe[:ROUTER_MAX_ROWS]
+    return np.array_equal(compiled.predict_proba(probe), expected) and np.array_equal(
+        compiled.predict_proba(few), expected[: len(few)]
+    )
+
+
 def compile_pipeline(model: Any, schema: SchemaParams) -> CompiledBooster | None:
     """The fast path for ``model``, or None when it is not supported or not exact."""
     try:
         compiled = CompiledBooster(model, schema)
         probe = probe_records(model, schema)
         expected = pipeline_proba(model, schema, probe)
-        few = probe[:ROUTER_MAX_ROWS]
-        same = np.array_equal(compiled.predict_proba(probe), expected) and np.array_equal(
-            compiled.predict_proba(few), expected[: len(few)]
-        )
+        same = exact(compiled, probe, expected)
     except Unsupported as exc:
         log.info("fast path not used (%s): predictions go through the sklearn Pipeline", exc)
         return None

@@ -26,9 +26,9 @@ import numpy as np
 
 from mlops.core.config import SchemaParams
 from mlops.serving.fastpath import (
-    ROUTER_MAX_ROWS,
     CompiledBooster,
     Unsupported,
+    exact,
     pipeline_proba,
     probe_records,
 )
@@ -87,11 +87,7 @@ def load_fast_path(path: Path, md5: str) -> tuple[CompiledBooster, Known] | None
     if why is None:
         compiled = CompiledBooster.from_arrays(arrays)
         probe, expected = json.loads(str(arrays["probe"])), arrays["expected"]
-        few = probe[:ROUTER_MAX_ROWS]  # the small-batch walk (one call for all trees)
-        same = np.array_equal(compiled.predict_proba(probe), expected) and np.array_equal(
-            compiled.predict_proba(few), expected[: len(few)]
-        )
-        if same:
+        if exact(compiled, probe, expected):
             known = json.loads(str(arrays["known_categories"]))
             return compiled, {name: frozenset(values) for name, values in known.items()}
         why = "its probabilities on the probe records are not the Pipeline's"

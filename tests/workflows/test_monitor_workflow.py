@@ -116,73 +116,99 @@ def calls(gh_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (gh_dir / "calls.jsonl").read_text().splitlines()]
 
 
-def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
+def open_drift_issue(gh_dir: Path, consecutive: int) -> None:
+    """The drift issue as earlier drifted runs left it: open, `consecutive` runs counted."""
+    gh_dir.mkdir(parents=True, exist_ok=True)
+    (gh_dir / "issues.json").write_text(json.dumps([
+        {"number": 1, "title": "Drift detected in production", "labels": ["drift"],
+         "body": f"<!-- mlops-drift-alert consecutive={consecutive} -->", "state": "open",
+         "comments": []},
+    ]))  # fmt: skip
+
+
+def bare_remote(tmp_path: Path) -> Path:
+    """An empty remote of this test's own, for the retraining branch."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    return remote
+
+
+# The drift loop (open, retrain refused, retrain, close) is four tests, each starting from
+# the issue state the run before it leaves, so a PR's shards run them side by side.
+
+
+def test_drift_opens_the_issue_and_pages_publishes_the_report(monitor_repo, tmp_path):
+    """A first drifted run: one issue, labelled, naming the live model and linking the
+    report, which Pages (enabled) publishes: an index page with the summary, linking it."""
     repo, store, logs, remote = monitor_repo
     gh_dir = tmp_path / "gh"
-
-    # run 1: drift -> one issue, labelled, naming the live model and linking the report,
-    # which Pages (enabled) publishes: an index page with the summary, linking the report
     code, output = run_monitor(
-        repo, store, logs["drift"], remote, tmp_path / "run1", gh_dir, pages=True
+        repo, store, logs["drift"], remote, tmp_path / "run", gh_dir, pages=True
     )
     assert code == 0, output[-6000:]
-    site = tmp_path / "run1" / "artifacts" / "github-pages"
+    site = tmp_path / "run" / "artifacts" / "github-pages"
     assert sorted(p.name for p in site.iterdir()) == [
         "history.jsonl", "index.html", "report.html", "summary.json", "summary.md",
     ]  # fmt: skip
     index = (site / "index.html").read_text()
     assert '<a href="report.html">' in index and "Drift detected" in index
     assert (site / "report.html").stat().st_size > 100_000
-    deployed = json.loads((tmp_path / "run1" / "artifacts" / "deploy-pages.json").read_text())
+    deployed = json.loads((tmp_path / "run" / "artifacts" / "deploy-pages.json").read_text())
     assert deployed["artifact"] == "github-pages" and "./index.html" in deployed["files"]
     assert "https://acme.github.io/ml-template/" in issues(gh_dir)[0]["body"]
     assert "MONITOR_PAGES" not in output
     assert "verdict drift" in output
-    artifact = tmp_path / "run1" / "artifacts" / "monitor-report" / "monitor-report"
+    artifact = tmp_path / "run" / "artifacts" / "monitor-report" / "monitor-report"
     assert (artifact / "report.html").stat().st_size > 100_000
     assert json.loads((artifact / "summary.json").read_text())["verdict"] == "drift"
     assert "Drift detected" in output  # summary.md in the job summary
     [issue] = issues(gh_dir)
     assert issue["labels"] == ["drift"] and issue["state"] == "open"
+    assert "consecutive=1" in issue["body"]
     assert "live model version: `abc123def456`" in issue["body"]
     assert "retraining pull request" not in output or "Skipping" in output
     assert not (gh_dir / "pulls.json").exists()
 
-    # an earlier drifted run happened (the count lives in the issue body): this run is the
-    # third in a row, so retraining starts (monitor.alert.retrain_after: 3). GitHub's default
-    # refuses the pull request to the job's token: the pushed branch is deleted again, the
-    # run stays green and says what to turn on, here and on the drift issue
-    def third_in_a_row() -> None:
-        state = issues(gh_dir)
-        state[0]["body"] = re.sub(r"consecutive=\d+", "consecutive=2", state[0]["body"])
-        (gh_dir / "issues.json").write_text(json.dumps(state))
 
-    third_in_a_row()
-    refs_before = git(remote, "for-each-ref")
-    code, output = run_monitor(repo, store, logs["drift"], remote, tmp_path / "refused", gh_dir)
+def test_retraining_refused_to_the_job_token_says_what_to_turn_on(monitor_repo, tmp_path):
+    """The third drifted run in a row starts retraining (monitor.alert.retrain_after: 3).
+    GitHub's default refuses the pull request to the job's token: the pushed branch is
+    deleted again, the run stays green and says what to turn on, here and on the issue."""
+    repo, store, logs, _ = monitor_repo
+    remote = bare_remote(tmp_path)
+    gh_dir = tmp_path / "gh"
+    open_drift_issue(gh_dir, consecutive=2)
+    code, output = run_monitor(repo, store, logs["drift"], remote, tmp_path / "run", gh_dir)
     assert code == 0, output[-6000:]
     assert not (gh_dir / "pulls.json").exists()
-    assert git(remote, "for-each-ref") == refs_before  # pushed, refused, deleted
+    assert git(remote, "for-each-ref") == ""  # pushed, refused, deleted
     pushes = [c for c in calls(gh_dir) if c["args"][:2] == ["pr", "create"]]
     assert [c["token"] for c in pushes] == ["job"]
     assert "Retraining pull request refused" in output  # the warning annotation
     setting = '"Allow GitHub Actions to create and approve pull requests"'
     assert setting in output and "set the secret RETRAIN_TOKEN" in output
     [issue] = issues(gh_dir)
+    assert issue["state"] == "open" and "3 consecutive" in issue["body"]
     assert issue["comments"][-1].startswith("Retraining did not open its pull request")
     assert setting in issue["comments"][-1]
 
-    # with the secret RETRAIN_TOKEN the same run opens the pull request
-    third_in_a_row()
+
+def test_retraining_with_its_token_opens_the_pull_request(monitor_repo, tmp_path):
+    """The same run with the secret RETRAIN_TOKEN opens the pull request: a branch with the
+    training window moved and a new dvc.lock. Pages is off here: no site, the issue links
+    the run's artifact, and the job summary says how to turn Pages on."""
+    repo, store, logs, _ = monitor_repo
+    remote = bare_remote(tmp_path)
+    gh_dir = tmp_path / "gh"
+    open_drift_issue(gh_dir, consecutive=2)
     code, output = run_monitor(
-        repo, store, logs["drift"], remote, tmp_path / "run2", gh_dir,
+        repo, store, logs["drift"], remote, tmp_path / "run", gh_dir,
         secrets={"RETRAIN_TOKEN": "github_pat_retrain"},
     )  # fmt: skip
     assert code == 0, output[-6000:]
     [issue] = issues(gh_dir)
     assert issue["state"] == "open" and "3 consecutive" in issue["body"]
-    # Pages off: no site, the issue links the run (its artifact), the summary says how
-    assert not (tmp_path / "run2" / "artifacts" / "deploy-pages.json").exists()
+    assert not (tmp_path / "run" / "artifacts" / "deploy-pages.json").exists()
     run_link = (
         "report: artifact `monitor-report` of https://github.com/acme/ml-template/actions/runs/"
     )
@@ -192,7 +218,7 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
     [pull] = json.loads((gh_dir / "pulls.json").read_text())
     assert pull["head"] == "retrain/training-window" and pull["base"] == "main"
     creates = [c for c in calls(gh_dir) if c["args"][:2] == ["pr", "create"]]
-    assert [c["token"] for c in creates] == ["job", "other"]  # RETRAIN_TOKEN, not the job's
+    assert [c["token"] for c in creates] == ["other"]  # RETRAIN_TOKEN, not the job's
     assert "set the secret RETRAIN_TOKEN" not in output  # its checks start: nothing to say
     prepare = yaml.safe_load(git(remote, "show", "retrain/training-window:params.yaml"))["prepare"]
     main = yaml.safe_load(git(repo, "show", "main:params.yaml"))
@@ -205,13 +231,19 @@ def test_drift_opens_updates_retrains_and_clean_closes(monitor_repo, tmp_path):
         repo, "show", "main:dvc.lock"
     )
 
-    # run 3: a clean log -> the issue is closed, no new issue, no new pull request
-    code, output = run_monitor(repo, store, logs["clean"], remote, tmp_path / "run3", gh_dir)
+
+def test_a_clean_run_closes_the_issue_and_opens_nothing(monitor_repo, tmp_path):
+    repo, store, logs, _ = monitor_repo
+    remote = bare_remote(tmp_path)
+    gh_dir = tmp_path / "gh"
+    open_drift_issue(gh_dir, consecutive=3)
+    code, output = run_monitor(repo, store, logs["clean"], remote, tmp_path / "run", gh_dir)
     assert code == 0, output[-6000:]
     assert "verdict ok" in output
     [issue] = issues(gh_dir)
     assert issue["state"] == "closed" and "no drift" in issue["comments"][-1]
-    assert len(json.loads((gh_dir / "pulls.json").read_text())) == 1
+    assert not (gh_dir / "pulls.json").exists()
+    assert git(remote, "for-each-ref") == ""
 
 
 @pytest.mark.default_data(
@@ -226,11 +258,7 @@ def test_default_path_serves_replays_monitors_and_needs_new_data(monitor_repo, t
     and a comment on the issue saying how to add data."""
     repo, store, _, remote = monitor_repo
     gh_dir = tmp_path / "gh"
-    gh_dir.mkdir()
-    (gh_dir / "issues.json").write_text(json.dumps([
-        {"number": 1, "title": "Drift detected in production", "labels": ["drift"],
-         "body": "<!-- mlops-drift-alert consecutive=2 -->", "state": "open", "comments": []},
-    ]))  # fmt: skip
+    open_drift_issue(gh_dir, consecutive=2)
     before = git(repo, "rev-parse", "HEAD").strip()
     refs_before = git(remote, "for-each-ref")
     # monitor.* only: the pipeline stays as dvc.lock records it (no re-run). The distance

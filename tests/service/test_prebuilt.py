@@ -84,19 +84,27 @@ def test_a_changed_tree_is_caught_by_the_probe_check(saved):
 
 
 def test_a_worker_serves_the_prebuilt_path_without_loading_the_pipeline(project, params):
-    """In a fresh process, as a worker starts: no skops (the Pipeline is never loaded), and
-    the answers are the Pipeline's."""
+    """In a fresh process, as a worker starts: no skops or pandas (the Pipeline is never
+    loaded), and the answers are the Pipeline's, also the Pipeline's own when that process
+    loads it afterwards (pandas was hidden only while scikit-learn was imported)."""
     records = _odd_records(params, rows=50)
     script = f"""
 import json, sys
+from pathlib import Path
 from mlops.core.config import load_params
 from mlops.serving.model import model_tag
 from mlops.serving.predictor import serving_predictor
 params = load_params({str(project.params)!r})
 predictor = serving_predictor(model_tag(params), params)
 records = json.loads(sys.stdin.read())
-print(json.dumps({{"skops": "skops" in sys.modules, "model": predictor.model is not None,
-    "engine": predictor.engine, "p": predictor.probabilities(records).tolist()}}))
+said = {{"skops": "skops" in sys.modules, "pandas": "pandas" in sys.modules,
+    "model": predictor.model is not None, "engine": predictor.engine,
+    "p": predictor.probabilities(records).tolist()}}
+from mlops.core import model_io
+from mlops.serving.fastpath import pipeline_proba
+model = model_io.load(Path({str(project.root / "models" / "model.skops")!r}))
+said["pipeline_p"] = pipeline_proba(model, params.schema, records).tolist()
+print(json.dumps(said))
 """
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -110,7 +118,24 @@ print(json.dumps({{"skops": "skops" in sys.modules, "model": predictor.model is 
     assert done.returncode == 0, done.stderr
     said = json.loads(done.stdout.splitlines()[-1])
     assert said["engine"] == "compiled" and not said["model"] and not said["skops"]
+    assert not said["pandas"]
     from mlops.core import model_io
 
     model = model_io.load(project.root / "models" / "model.skops")
-    assert said["p"] == pipeline_proba(model, params.schema, records).tolist()
+    assert said["p"] == said["pipeline_p"] == pipeline_proba(model, params.schema, records).tolist()
+
+
+def test_pandas_is_hidden_only_while_scikit_learn_is_first_imported():
+    """Here scikit-learn is loaded already: nothing is hidden. And a failure inside the block
+    leaves `import pandas` working."""
+    with prebuilt.pandas_hidden():
+        import pandas
+    saved = {name: sys.modules.pop(name) for name in ("pandas", "sklearn")}
+    try:
+        with pytest.raises(RuntimeError), prebuilt.pandas_hidden():
+            with pytest.raises(ImportError):
+                import pandas  # noqa: F401
+            raise RuntimeError("the walker failed to load")
+        assert "pandas" not in sys.modules
+    finally:
+        sys.modules.update(saved)

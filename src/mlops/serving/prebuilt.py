@@ -10,14 +10,17 @@ them, the model's MD5 and the scikit-learn version. A worker (:func:`load`) rebu
 from it, importing only scikit-learn's tree walker, recomputes the probe probabilities and
 serves with it only if they are bitwise the Pipeline's. A file made from another model, by
 another scikit-learn version, or failing that check is not used: the worker loads the
-Pipeline as before and logs why.
+Pipeline as before and logs why. While the walker is imported, pandas is hidden
+(:func:`pandas_hidden`): scikit-learn imports it only to keep a name it never uses.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib.metadata import version as installed
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,28 @@ Known = dict[str, frozenset[str]]
 
 def _text(value: Any) -> np.ndarray:
     return np.array(json.dumps(value))
+
+
+@contextmanager
+def pandas_hidden() -> Iterator[None]:
+    """While scikit-learn is first imported, `import pandas` fails, so scikit-learn skips it.
+
+    scikit-learn imports pandas whenever it is installed (``sklearn.utils.fixes`` keeps it
+    as ``pd``, a name nothing reads: its one pandas helper takes pandas as an argument),
+    about 1 s of a worker's ~8 s start (``python -X importtime``; issue 17). The prebuilt
+    path never uses pandas. Afterwards pandas imports as usual (for the Pipeline, if the
+    check below fails), and scikit-learn's DataFrame checks look for it in sys.modules when
+    they run. Nothing is hidden when pandas or scikit-learn is loaded already.
+    """
+    if "pandas" in sys.modules or "sklearn" in sys.modules:
+        yield
+        return
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # the import system's "absent"
+    try:
+        yield
+    finally:
+        if "pandas" in sys.modules and sys.modules["pandas"] is None:
+            del sys.modules["pandas"]
 
 
 def store_fast_path(
@@ -85,7 +110,8 @@ def load_fast_path(path: Path, md5: str) -> tuple[CompiledBooster, Known] | None
     elif str(arrays["sklearn"]) != installed("scikit-learn"):
         why = f"it was compiled with scikit-learn {arrays['sklearn']}"
     if why is None:
-        compiled = CompiledBooster.from_arrays(arrays)
+        with pandas_hidden():
+            compiled = CompiledBooster.from_arrays(arrays)
         probe, expected = json.loads(str(arrays["probe"])), arrays["expected"]
         if exact(compiled, probe, expected):
             known = json.loads(str(arrays["known_categories"]))

@@ -51,7 +51,7 @@ from tests.workflows.act import (  # noqa: E402
 WORKFLOW = ROOT / ".github" / "workflows" / "pr.yml"
 TARGETS = {"warm": 300.0, "cold": 480.0}
 PR_FILE = "src/mlops/pipeline/train.py"  # a `train` dependency in dvc.yaml
-PR_EDIT = "# Reviewed: the split is by time, so no row of the future reaches training.\n"
+PR_EDIT = "\n\n# Reviewed: the split is by time, so no row of the future reaches training.\n"
 PR_BRANCH = "refactor-training"
 OVERRIDE_LABEL = "gate-override"
 

@@ -245,6 +245,9 @@ def run_workflow(
     # the runner's PATH is a hosted runner's: system programs only, no uv, act, dvc or
     # other dev tool, so a workflow that forgets to install one fails here as on GitHub
     host = fresh_env(dict(os.environ), work / "runner-bin", DVC_NO_ANALYTICS="1")
+    # nor this machine's PYTHONDONTWRITEBYTECODE (containers set it; a runner does not):
+    # there, Python saves the modules it compiles, and later processes of the job load them
+    host.pop("PYTHONDONTWRITEBYTECODE", None)
     if path:
         host["PATH"] = os.pathsep.join([*map(str, path), host["PATH"]])
     result = subprocess.run(

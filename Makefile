@@ -94,7 +94,7 @@ test-fast: data ## Quick loop: the tests not marked slow
 # CI splits the suite into shards of equal measured time (tests/shards.py, tests/durations.json)
 SHARD ?= 1/1
 test-shard: data ## One CI shard of the suite, by measured time: make test-shard SHARD=2/4
-	$(RUN) python -m pytest -p tests.shards --shard "$(SHARD)" $(XDIST) $(PYTEST_ARGS)
+	$(RUN) python -m pytest -p tests.shards --shard "$(SHARD)" $(XDIST) --durations=15 $(PYTEST_ARGS)
 
 test-durations: test ## Run every test (make test) and record its time -> tests/durations.json
 	$(RUN) python -m tests.shards durations $(JUNIT)

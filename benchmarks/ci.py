@@ -261,7 +261,8 @@ def measure(
 def measure_labels(repo: Path, base: Path) -> dict:
     """A label event for the override label (the PR's cache saved by the warm run) and one
     for another label: the whole run, every job that is not skipped."""
-    saved = sorted((base / "saved-warm").glob("dvc-*")) if (base / "saved-warm").exists() else []
+    # the warm pipeline job's, the last to save (by the cache key's name: any order)
+    saved = sorted((base / "saved-warm").glob("dvc-*"), key=lambda p: p.stat().st_mtime)
     store = saved[-1] if saved else None
     results = {}
     for label in (OVERRIDE_LABEL, "documentation"):

@@ -233,7 +233,9 @@ def run_workflow(
         *local_repositories(workflow_path),
     ]
     secrets = {"GITHUB_TOKEN": JOB_TOKEN, **(secrets or {})}
-    env = {"GH_SHIM_JOB_TOKEN": secrets["GITHUB_TOKEN"], **(env or {})}
+    # ACT_CACHE_SAVED (where the cache stub saves) only when given: a workflow test running
+    # inside a job of benchmarks/ci.py must not save into the benchmark's caches
+    env = {"GH_SHIM_JOB_TOKEN": secrets["GITHUB_TOKEN"], "ACT_CACHE_SAVED": "", **(env or {})}
     for flag, values in (("--env", env), ("--var", variables), ("--secret", secrets)):
         for key, value in (values or {}).items():
             command += [flag, f"{key}={value}"]

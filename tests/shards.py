@@ -188,10 +188,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         index, count = parse_shard(spec)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    nodeids = [item.nodeid for item in items]
-    keep = set(split(nodeids, load_durations(), count, load_setup())[index - 1])
-    deselected = [item for item in items if item.nodeid not in keep]
-    items[:] = [item for item in items if item.nodeid in keep]
+    # under `--dist loadgroup` xdist has renamed a grouped test `<id>@<group>` by now: split
+    # by the test's own id, as tests/durations.json and `plan` name it
+    own = {item.nodeid: _XDIST_GROUP.sub("", item.nodeid) for item in items}
+    keep = set(split(list(own.values()), load_durations(), count, load_setup())[index - 1])
+    deselected = [item for item in items if own[item.nodeid] not in keep]
+    items[:] = [item for item in items if own[item.nodeid] in keep]
     config.hook.pytest_deselected(items=deselected)
 
 

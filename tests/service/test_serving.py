@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 
 import numpy as np
@@ -294,6 +295,18 @@ def test_prediction_log_appends_one_json_line_per_prediction(tmp_path, params):
     assert "_v1_" in segment.name and not list((tmp_path / "logs" / "open").iterdir())
 
 
+def test_a_line_holds_the_record_as_answered_not_as_changed_after(tmp_path, params):
+    # the caller's thread encodes the batch when it writes (not the flush thread later)
+    log = PredictionLog(tmp_path, params.serve)
+    record = {"a": 1.0}
+    result = {"probability": 0.4, "label": "delayed", "unknown_categories": {}}
+    log.write([record], [result], version="v1", request_ids=["r1"])
+    record["a"], result["probability"] = 2.0, 0.9
+    log.close()
+    (line,) = read_log(tmp_path)
+    assert line["features"] == {"a": 1.0} and line["probability"] == 0.4
+
+
 def test_a_write_only_queues_and_the_background_flush_writes(tmp_path, params):
     log = PredictionLog(tmp_path, _rotation(params, log_flush_seconds=0.05))
     result = {"probability": 0.4, "label": "delayed", "unknown_categories": {}}
@@ -389,13 +402,19 @@ def test_unwritable_prediction_log_says_what_to_set(tmp_path, params):
         PredictionLog(blocker / "logs", params.serve)
 
 
-def test_model_thread_limits_openmp_to_the_configured_threads():
+def test_model_threads_run_calls_side_by_side_each_limited_to_its_openmp_threads():
     from threadpoolctl import threadpool_info
 
     from mlops.serving.predictor import model_executor
 
-    with model_executor(1) as executor:
-        pools = executor.submit(threadpool_info).result()
+    both_running = threading.Barrier(2, timeout=10)  # broken unless two calls run at once
+
+    def call() -> list[dict]:
+        both_running.wait()
+        return threadpool_info()
+
+    with model_executor(1, calls=2) as executor:
+        pools = [p for f in [executor.submit(call) for _ in range(2)] for p in f.result()]
     openmp = [p for p in pools if p["user_api"] == "openmp"]
     assert openmp, "scikit-learn's OpenMP runtime should be loaded"
     assert all(p["num_threads"] == 1 for p in openmp)

@@ -230,6 +230,7 @@ class ServeParams(_Section):
     batching: bool  # merge concurrent single-record requests into one model call
     max_batch_size: int = Field(ge=1, le=10_000)  # rows per merged model call
     model_threads: int = Field(ge=1, le=64)  # OpenMP threads per worker's model
+    model_calls: int = Field(ge=1, le=64)  # model calls a worker runs at once
     access_log: bool  # one log line per request (probes and /metrics never logged)
     timeout: int = Field(ge=1)  # seconds per request
     max_concurrency: int = Field(ge=1)  # requests in flight per worker

@@ -2,7 +2,7 @@
 
 :class:`Predictor` uses the compiled fast path (:mod:`mlops.serving.fastpath`) when the
 pipeline has one, else the sklearn ``Pipeline`` itself; both give the same probabilities.
-:func:`model_executor` is the one thread the model runs in.
+:func:`model_executor` is the threads the model runs in.
 """
 
 from __future__ import annotations
@@ -133,11 +133,16 @@ def serving_predictor(tag: str, params: Params) -> Predictor:
     return Predictor(model_io.load(path), params.schema, threshold, version)
 
 
-def model_executor(threads: int) -> ThreadPoolExecutor:
-    """One thread that runs the model, its OpenMP pool limited to ``threads``.
+def model_executor(threads: int, calls: int = 1) -> ThreadPoolExecutor:
+    """The threads that run the model: ``calls`` model calls at once, each thread's OpenMP
+    pool limited to ``threads``.
 
-    The limit is set inside that thread (OpenMP's thread count is a per-thread setting), so
+    The limit is set inside each thread (OpenMP's thread count is a per-thread setting), so
     the model neither spins threads on every core nor competes with the HTTP server.
+    Several calls overlap where the model releases the GIL: the compiled path's tree walk
+    does, so a worker that holds two /predict_batch connections scores both at once
+    (issue 17: the workers' accept race gave one worker both connections in 9 of 10 runs,
+    and the other core idled).
     """
 
     def limit() -> None:
@@ -145,4 +150,4 @@ def model_executor(threads: int) -> ThreadPoolExecutor:
 
         threadpool_limits(limits=threads)
 
-    return ThreadPoolExecutor(1, thread_name_prefix="model", initializer=limit)
+    return ThreadPoolExecutor(calls, thread_name_prefix="model", initializer=limit)

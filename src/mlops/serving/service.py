@@ -109,7 +109,8 @@ class ModelService:
         self.predictor = serving_predictor(MODEL_TAG, PARAMS)
         self.version = self.predictor.version
         self.log = PredictionLog(log_path(SERVE.prediction_log), SERVE)
-        self.executor = model_executor(SERVE.model_threads)  # one model call at a time
+        # the batcher makes one model call at a time; /predict_batch calls overlap
+        self.executor = model_executor(SERVE.model_threads, SERVE.model_calls)
         # The compiled fast path scores a merged batch in ~25 us a row: on the event loop.
         # The Pipeline (~10 ms a call) stays in the model thread, off the loop.
         self.batcher = (

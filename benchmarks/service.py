@@ -8,8 +8,10 @@ connections, and the batch endpoint's rows/s, for:
 
 - the BentoML service (the built bento, `bentoml serve <name>:latest`);
 - baseline "limit": the model's in-process `predict_proba` (no HTTP at all);
-- baseline "fastapi": a minimal FastAPI/uvicorn app serving the same model (one process,
-  no batching, no logging): benchmarks/fastapi_baseline.py.
+- baselines "fastapi": a minimal FastAPI/uvicorn app serving the same model with the
+  Pipeline, and with the compiled fast path (as many worker processes as the service, no
+  batching, no logging): benchmarks/fastapi_baseline.py;
+- BentoML's floor: the service's settings answering a constant (benchmarks/bentoml_floor.py).
 
 It also records cold start (process start to /readyz answering 200) and server memory (RSS
 of the server's process tree), and writes everything to benchmarks/service.json.
@@ -273,13 +275,14 @@ def measure_fastapi(
     """A baseline: benchmarks/fastapi_baseline.py on uvicorn, ``engine`` "pipeline" (the
     sklearn Pipeline, what a user writes first) or "fast" (the service's compiled fast path
     called per request: what a skilled user writes), with as many worker processes as the
-    service and the same accept balancing (:mod:`mlops.serving.traffic`)."""
+    service, balanced as its workers are: a listening socket each (benchmarks/reuseport.py,
+    :mod:`mlops.serving.traffic`)."""
     port = free_port()
     name = "fastapi" if engine == "pipeline" else "fastapi_fast"
     print(f"FastAPI/uvicorn baseline ({engine}, {workers} workers) ...", flush=True)
-    command = [sys.executable, "-m", "uvicorn", "fastapi_baseline:app", "--host", HOST]
-    command += ["--port", str(port), "--log-level", "warning", "--app-dir", str(HERE)]
-    command += ["--workers", str(workers), "--no-access-log"]
+    command = [sys.executable, str(HERE / "reuseport.py"), "fastapi_baseline:app"]
+    command += ["--app-dir", str(HERE), "--host", HOST, "--port", str(port)]
+    command += ["--workers", str(workers)]
     env = {
         **env,
         "BENCH_MODEL": str(model.resolve()),

@@ -5,9 +5,14 @@ i.e. libuv) accepts every pending connection when it wakes, so the first worker 
 takes nearly all the connections opened together (measured, issue 17: 15 of 16 and 57 of
 64 keep-alive connections on one of two workers, which then queues twice the work while
 the other core idles). libuv's ``UV_TCP_SINGLE_ACCEPT=1`` makes each loop accept one
-connection per turn and yield, so the workers share them (measured: 8 and 8; p99 at 16
-connections 4x lower, twice the requests a second). :func:`tune_server` sets it in the
-worker before its loop listens (an operator's own value wins).
+connection per turn, which helps only when the other worker gets a core in time: on 2
+busy cores (the load generator on the same machine) one worker still took all 16
+connections in 2 of 6 runs, and both /predict_batch connections in 9 of 10. So on Linux
+each worker after the first listens on a socket of its own (``SO_REUSEPORT``) beside the
+shared one, and the kernel spreads new connections over the sockets by a hash of the
+client's address, whoever is awake (measured: see docs/service.md). :func:`tune_server`
+does both before the worker's loop listens (an operator's own ``UV_TCP_SINGLE_ACCEPT``
+wins; ``MLOPS_REUSE_PORT=0`` keeps the one shared socket).
 
 **Timeout.** BentoML 1.4's own ``TimeoutMiddleware`` schedules a timer per request and never
 cancels it: each timer holds its request's context (the OpenTelemetry span, futures) for the
@@ -22,9 +27,12 @@ started within the timeout) and cancels its timer as soon as the request ends.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
+import socket
+import sys
 from typing import Any
 
 _log = logging.getLogger(__name__)
@@ -85,11 +93,12 @@ class RequestTimeout:
 
 
 ACCEPT_VARIABLE = "UV_TCP_SINGLE_ACCEPT"
+REUSE_PORT_VARIABLE = "MLOPS_REUSE_PORT"  # "0": the workers share one listening socket
 
 
 def tune_server() -> bool:
-    """Balance accepts over the workers and replace BentoML's timeout (see above): call it
-    when the service module is imported, before the worker's server starts.
+    """Balance connections over the workers and replace BentoML's timeout (see above): call
+    it when the service module is imported, before the worker's server starts.
 
     Makes BentoML build :class:`RequestTimeout` where it builds its own timeout middleware
     (its server app looks the class up when it assembles the middlewares, in each worker
@@ -100,6 +109,7 @@ def tune_server() -> bool:
     except ImportError:
         traffic = None
     os.environ.setdefault(ACCEPT_VARIABLE, "1")  # read by libuv when the socket listens
+    spread_connections()
     if traffic is None or not hasattr(traffic, "TimeoutMiddleware"):
         _log.warning(
             "BentoML has no bentoml._internal.server.http.traffic.TimeoutMiddleware: its own "
@@ -107,4 +117,95 @@ def tune_server() -> bool:
         )
         return False
     traffic.TimeoutMiddleware = RequestTimeout  # type: ignore[misc]
+    return True
+
+
+def spread_connections() -> str:
+    """Where this process takes its connections from (see the module's docstring):
+
+    - ``"reusable"``: not a worker (the ``bentoml serve`` process): the listening socket
+      circus is about to create will allow ``SO_REUSEPORT``, set before it is bound;
+    - ``"own"``: worker 2, 3, ...: its own socket on the shared one's address, in its place;
+    - ``"shared"``: worker 1 (it keeps the shared socket), or no spreading (not Linux,
+      ``MLOPS_REUSE_PORT=0``, or a shared socket without ``SO_REUSEPORT``: logged).
+    """
+    if not sys.platform.startswith("linux") or os.environ.get(REUSE_PORT_VARIABLE) == "0":
+        return "shared"  # elsewhere SO_REUSEPORT does not spread connections
+    worker = _worker_args(sys.argv)
+    if worker is None:
+        _reusable_circus_sockets()
+        return "reusable"
+    fd, worker_id, backlog = worker
+    if worker_id <= 1:
+        return "shared"
+    try:
+        own = _listen_beside(fd, backlog)
+    except OSError as exc:
+        own = False
+        _log.warning("worker %d: no listening socket of its own (%s)", worker_id, exc)
+    if not own:
+        _log.warning(
+            "worker %d shares the listening socket: connections may crowd on one worker "
+            "(mlops.serving.traffic)",
+            worker_id,
+        )
+        return "shared"
+    return "own"
+
+
+def _worker_args(argv: list[str]) -> tuple[int, int, int] | None:
+    """(listening fd, worker id, backlog) from a BentoML HTTP worker's command line, else
+    None (``bentoml serve`` itself, ``bentoml build``, tests)."""
+
+    def value(flag: str, default: int | None = None) -> int | None:
+        return int(argv[argv.index(flag) + 1]) if flag in argv else default
+
+    try:
+        fd, worker_id, backlog = value("--fd"), value("--worker-id"), value("--backlog", 2048)
+    except (ValueError, IndexError):
+        return None
+    if fd is None or worker_id is None or backlog is None:
+        return None
+    return fd, worker_id, backlog
+
+
+def _reusable_circus_sockets() -> None:
+    """Sockets circus creates from now on allow SO_REUSEPORT (BentoML builds the server's
+    socket after the service module was imported). Its ``__init__`` is wrapped, not the
+    class replaced: circus's own methods name the class."""
+    from circus.sockets import CircusSocket
+
+    create = CircusSocket.__init__
+    if getattr(create, "allows_reuse_port", False):
+        return
+
+    @functools.wraps(create)
+    def reusable(self: Any, *args: Any, **kwargs: Any) -> None:
+        create(self, *args, **kwargs)
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+
+    reusable.allows_reuse_port = True  # type: ignore[attr-defined]
+    CircusSocket.__init__ = reusable  # type: ignore[method-assign]
+
+
+def _listen_beside(fd: int, backlog: int) -> bool:
+    """Put a listening socket of this process's own on ``fd``, bound to the same address as
+    the shared socket there. False when the shared socket does not allow SO_REUSEPORT."""
+    shared = socket.socket(fileno=os.dup(fd))
+    try:
+        if not shared.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
+            return False
+        own = socket.socket(shared.family, socket.SOCK_STREAM)
+        try:
+            own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            own.bind(shared.getsockname())
+            own.listen(backlog)
+            own.setblocking(False)  # as the shared one (the flag travels with dup2)
+            os.dup2(own.fileno(), fd)  # what uvicorn serves from: socket.socket(fileno=fd)
+        finally:
+            own.close()
+    finally:
+        shared.close()
     return True

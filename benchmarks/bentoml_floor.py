@@ -1,9 +1,9 @@
 """BentoML's floor for benchmarks/service.py: a service with the same settings as the real
-one (workers, traffic, access log, accept balancing and timeout of mlops.serving.traffic)
-and the same request types, whose endpoints answer a constant without a model, a log or a
-counter. What it reaches is what any BentoML service of this shape can reach on the
-machine: the real service's distance to it is the service's own cost; the floor's distance
-to FastAPI is the framework's. Run by the benchmark as
+one (workers, traffic, access log, tracing, and the accept balancing and timeout of
+mlops.serving.traffic) and the same request types, whose endpoints answer a constant
+without a model, a log or a counter. What it reaches is what any BentoML service of this
+shape can reach on the machine: the real service's distance to it is the service's own
+cost; the floor's distance to FastAPI is the framework's. Run by the benchmark as
 `bentoml serve bentoml_floor:Floor --working-dir benchmarks`, with MLOPS_PARAMS set.
 """
 
@@ -15,7 +15,7 @@ import bentoml
 
 from mlops.core.config import load_params
 from mlops.serving.api import record_dict, record_model, records_type
-from mlops.serving.traffic import tune_server
+from mlops.serving.traffic import tracing, tune_server
 
 PARAMS = load_params(Path(os.environ["MLOPS_PARAMS"]))
 SERVE = PARAMS.serve
@@ -30,6 +30,7 @@ tune_server()
     workers=SERVE.workers,
     traffic={"timeout": SERVE.timeout, "max_concurrency": SERVE.max_concurrency},
     logging={"access": {"enabled": False}},
+    tracing=tracing(SERVE.trace_predictions),
 )
 class Floor:
     def __is_ready__(self) -> bool:

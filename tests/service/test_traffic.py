@@ -8,6 +8,8 @@ import inspect
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from mlops.serving.traffic import (
     REUSE_PORT_VARIABLE,
     RequestTimeout,
     spread_connections,
+    tracing,
     tune_server,
 )
 from tests.service.conftest import Project, serve
@@ -95,6 +98,42 @@ def test_tune_server_puts_the_timeout_where_bentoml_builds_its_own(monkeypatch):
     tune_server()
     assert os.environ[ACCEPT_VARIABLE] == "0"
     assert traffic.RequestTimeout is RequestTimeout
+
+
+# --------------------------------------------------------------------------- tracing
+def test_prediction_routes_are_traced_only_when_asked():
+    from opentelemetry.util.http import ExcludeList
+
+    assert tracing(trace_predictions=True) == {}
+    excluded = ExcludeList(tracing(trace_predictions=False)["excluded_urls"])
+    base = "http://127.0.0.1:3000"
+    assert excluded.url_disabled(f"{base}/predict")
+    assert excluded.url_disabled(f"{base}/predict_batch")
+    for route in ("/readyz", "/livez", "/metrics", "/model-card", "/docs"):
+        assert not excluded.url_disabled(f"{base}{route}"), route
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_the_service_hands_its_tracing_setting_to_bentoml(project: Project, trace: bool):
+    raw = yaml.safe_load(project.params.read_text())
+    raw["serve"]["trace_predictions"] = trace
+    params = project.root / f"params-trace-{trace}.yaml"
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    code = (
+        "import json; from mlops.serving.service import ModelService; "
+        "print(json.dumps(ModelService.config.get('tracing', {})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **project.env, "MLOPS_PARAMS": str(params)},
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == tracing(trace)
 
 
 # --------------------------------------------------------------------------- the spread

@@ -232,6 +232,7 @@ class ServeParams(_Section):
     model_threads: int = Field(ge=1, le=64)  # OpenMP threads per worker's model
     model_calls: int = Field(ge=1, le=64)  # model calls a worker runs at once
     access_log: bool  # one log line per request (probes and /metrics never logged)
+    trace_predictions: bool  # OpenTelemetry spans for the prediction routes
     timeout: int = Field(ge=1)  # seconds per request
     max_concurrency: int = Field(ge=1)  # requests in flight per worker
     prediction_log: Path  # folder of JSON-lines segments, one line per prediction

@@ -40,7 +40,7 @@ from mlops.serving.batcher import MicroBatcher
 from mlops.serving.logship import log_path
 from mlops.serving.model import model_tag, stored_model
 from mlops.serving.predlog import PredictionLog
-from mlops.serving.traffic import tune_server
+from mlops.serving.traffic import tracing, tune_server
 
 PARAMS = load_params(Path(os.environ.get("MLOPS_PARAMS", "params.yaml")))
 SERVE = PARAMS.serve
@@ -91,6 +91,7 @@ CARD_APP = Starlette(routes=[Route("/model-card", _model_card)])
     workers=SERVE.workers,
     traffic={"timeout": SERVE.timeout, "max_concurrency": SERVE.max_concurrency},
     http={"port": SERVE.port},
+    tracing=tracing(SERVE.trace_predictions),
     logging={
         "access": {
             "enabled": SERVE.access_log,

@@ -81,6 +81,14 @@ def test_an_answer_that_started_in_time_is_not_cut():
     assert [m.get("status") for m in sent] == [200, None] and sent[1]["body"] == b"ok"
 
 
+def test_the_apps_own_timeout_error_is_not_taken_for_the_deadline():
+    async def failing(scope, receive, send):
+        raise TimeoutError("the app's own, e.g. a database call")
+
+    with pytest.raises(TimeoutError, match="the app's own"):
+        _call(RequestTimeout(failing, timeout=30))
+
+
 def test_lifespan_and_other_scopes_pass_through():
     sent, live = _call(RequestTimeout(_answer, timeout=30), scope_type="lifespan")
     assert sent[0]["status"] == 200 and live == []

@@ -40,20 +40,26 @@ Scope = dict[str, Any]
 
 
 class _SendWatch:
-    """``send`` that records whether the response started (and whether the timer fired)."""
+    """``send`` that stops the request's deadline once the response starts."""
 
-    def __init__(self, send: Any) -> None:
+    def __init__(self, send: Any, deadline: asyncio.Timeout) -> None:
         self.send = send
+        self.deadline = deadline
         self.started = False
-        self.expired = False
 
     async def __call__(self, message: dict[str, Any]) -> None:
-        self.started = True
+        if not self.started:
+            self.started = True
+            self.deadline.reschedule(None)  # an answer that started in time is not cut
         await self.send(message)
 
 
 class RequestTimeout:
-    """ASGI middleware: 504 when ``app`` has not started its response within ``timeout`` s."""
+    """ASGI middleware: 504 when ``app`` has not started its response within ``timeout`` s.
+
+    The request runs in its own task under ``asyncio.timeout`` (no second task per request);
+    leaving the block cancels the deadline's timer, so nothing of the request stays
+    referenced after its answer."""
 
     def __init__(self, app: Any, timeout: float) -> None:
         self.app = app
@@ -63,25 +69,15 @@ class RequestTimeout:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        watch = _SendWatch(send)
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(self.app(scope, receive, watch))
-        timer = loop.call_later(self.timeout, self._expire, task, watch)
+        deadline = asyncio.timeout(self.timeout)
+        watch = _SendWatch(send, deadline)
         try:
-            await task
-        except asyncio.CancelledError:
-            if not watch.expired:
-                raise  # the caller was cancelled (client gone, shutdown), not the timeout
+            async with deadline:
+                await self.app(scope, receive, watch)
+        except TimeoutError:
+            if watch.started or not deadline.expired():
+                raise  # the app's own TimeoutError, not this deadline's
             await self._answer_504(send)
-        finally:
-            timer.cancel()  # the point: nothing of this request stays referenced
-            if not task.done():
-                task.cancel()
-
-    @staticmethod
-    def _expire(task: asyncio.Task[None], watch: _SendWatch) -> None:
-        if not watch.started:
-            watch.expired = task.cancel()
 
     async def _answer_504(self, send: Any) -> None:
         body = json.dumps(

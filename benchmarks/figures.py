@@ -205,12 +205,6 @@ def service_floor() -> str:
     )
 
 
-def service_p99() -> str:
-    data = source("benchmarks/service.json")
-    widest = _loads(data["bentoml"])[-1]
-    return f"{widest[1:]} connections is {data['bentoml'][widest]['p99_ms']:,.0f} ms"
-
-
 # --- the monitor: benchmarks/monitor.json ----------------------------------------------------
 
 MONITOR_CASES = {
@@ -435,7 +429,6 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "service-fastpath": service_fastpath,
     "service-cpu": service_cpu,
     "service-batch": service_batch,
-    "service-p99": service_p99,
     "service-floor": service_floor,
     "monitor": monitor_table,
     "ci-jobs": ci_jobs_table,

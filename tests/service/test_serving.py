@@ -307,6 +307,13 @@ def test_a_line_holds_the_record_as_answered_not_as_changed_after(tmp_path, para
     assert line["features"] == {"a": 1.0} and line["probability"] == 0.4
 
 
+def test_a_line_still_being_written_is_left_for_the_next_read(tmp_path):
+    segment = tmp_path / "open" / "segment.jsonl"
+    segment.parent.mkdir()
+    segment.write_text('{"request_id": "r1"}\n{"request_id": "r2"}\n{"request_')
+    assert [line["request_id"] for line in read_log(tmp_path)] == ["r1", "r2"]
+
+
 def test_a_write_only_queues_and_the_background_flush_writes(tmp_path, params):
     log = PredictionLog(tmp_path, _rotation(params, log_flush_seconds=0.05))
     result = {"probability": 0.4, "label": "delayed", "unknown_categories": {}}

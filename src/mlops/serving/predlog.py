@@ -302,7 +302,9 @@ class _Segment:
 
 def read_log(path: Path) -> list[LoggedPrediction]:
     """Every prediction logged in ``path``, a file or a folder of segments (for tests and
-    small logs; the monitor reads large ones in blocks with :func:`log_schema`)."""
+    small logs; the monitor reads large ones in blocks with :func:`log_schema`). A segment
+    being written may end in part of a line (every write ends with a newline): that part
+    is left for the next read."""
     if path.is_dir():
         files = sorted(f for f in path.rglob("*.jsonl*") if f.is_file())
     else:
@@ -311,5 +313,6 @@ def read_log(path: Path) -> list[LoggedPrediction]:
     for file in files:
         text = gzip.decompress(file.read_bytes()).decode() if file.suffix == ".gz" else None
         text = file.read_text() if text is None else text
-        lines += [json.loads(line) for line in text.splitlines() if line.strip()]
+        complete = text.split("\n")[:-1]  # after the last newline: "" or a line in writing
+        lines += [json.loads(line) for line in complete if line.strip()]
     return lines

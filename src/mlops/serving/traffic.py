@@ -185,8 +185,10 @@ def _reusable_circus_sockets() -> None:
     """Sockets circus creates from now on allow SO_REUSEPORT (BentoML builds the server's
     socket after the service module was imported). Its ``__init__`` is wrapped, not the
     class replaced: circus's own methods name the class."""
-    from circus.sockets import CircusSocket
-
+    try:
+        from circus.sockets import CircusSocket
+    except ImportError:  # BentoML without circus (not a version we run): nothing to prepare
+        return
     create = CircusSocket.__init__
     if getattr(create, "allows_reuse_port", False):
         return

@@ -21,11 +21,10 @@ import sys
 def worker(app: str, app_dir: str, host: str, port: int) -> None:
     import uvicorn
 
+    from mlops.serving.traffic import reuse_port_socket
+
     sys.path.insert(0, app_dir)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    sock = reuse_port_socket(socket.AF_INET, (host, port))
     config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048)
     uvicorn.Server(config).run(sockets=[sock])
 

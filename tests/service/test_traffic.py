@@ -264,8 +264,9 @@ def test_two_workers_share_connections_opened_together(project: Project):
 
 def _fd(worker: psutil.Process) -> str:
     """The listening socket's descriptor BentoML gave the worker (``--fd N``)."""
-    command = worker.cmdline()
-    return command[command.index("--fd") + 1]
+    args = traffic._worker_args(worker.cmdline())
+    assert args is not None, f"not a BentoML worker: {worker.cmdline()}"
+    return str(args[0])
 
 
 def _shares(port: int, workers: list[psutil.Process]) -> list[int]:

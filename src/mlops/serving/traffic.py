@@ -151,15 +151,15 @@ def spread_connections() -> str:
     if worker_id <= 1:
         return "shared"
     try:
-        own = _listen_beside(fd, backlog)
+        why = None if _listen_beside(fd, backlog) else "it does not allow SO_REUSEPORT"
     except OSError as exc:
-        own = False
-        _log.warning("worker %d: no listening socket of its own (%s)", worker_id, exc)
-    if not own:
+        why = str(exc)
+    if why is not None:
         _log.warning(
-            "worker %d shares the listening socket: connections may crowd on one worker "
-            "(mlops.serving.traffic)",
+            "worker %d shares the listening socket (%s): connections may crowd on one "
+            "worker (mlops.serving.traffic)",
             worker_id,
+            why,
         )
         return "shared"
     return "own"
@@ -203,6 +203,20 @@ def _reusable_circus_sockets() -> None:
     CircusSocket.__init__ = reusable  # type: ignore[method-assign]
 
 
+def reuse_port_socket(family: int, address: Any) -> socket.socket:
+    """A TCP socket bound to ``address`` beside the other sockets bound there with
+    SO_REUSEPORT: the kernel spreads new connections over all of them."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def _listen_beside(fd: int, backlog: int) -> bool:
     """Put a listening socket of this process's own on ``fd``, bound to the same address as
     the shared socket there. False when the shared socket does not allow SO_REUSEPORT."""
@@ -210,11 +224,8 @@ def _listen_beside(fd: int, backlog: int) -> bool:
     try:
         if not shared.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
             return False
-        own = socket.socket(shared.family, socket.SOCK_STREAM)
+        own = reuse_port_socket(shared.family, shared.getsockname())
         try:
-            own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            own.bind(shared.getsockname())
             own.listen(backlog)
             own.setblocking(False)  # as the shared one (the flag travels with dup2)
             os.dup2(own.fileno(), fd)  # what uvicorn serves from: socket.socket(fileno=fd)
